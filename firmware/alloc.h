@@ -1,0 +1,27 @@
+/*
+ * All of canopy's heap allocation goes through these wrappers, so that a
+ * test can make the Nth allocation fail and prove that every path cleans up
+ * (curl's torture mode). They behave like the libc functions they wrap.
+ * Thread-safe.
+ */
+#ifndef CNP_ALLOC_H
+#define CNP_ALLOC_H
+
+#include <stddef.h>
+
+void *cnp_malloc(size_t size);
+void *cnp_calloc(size_t count, size_t size);
+void *cnp_realloc(void *ptr, size_t size);
+void cnp_free(void *ptr);
+/* Duplicates a NUL-terminated string; NULL on allocation failure. */
+char *cnp_strdup(const char *s);
+
+/*
+ * Test hook: after `n` more successful allocations, every allocation fails
+ * (returns NULL) until the hook is reset with n < 0. Also counts allocations
+ * made since the last call, returned by cnp_alloc_count().
+ */
+void cnp_alloc_fail_after(long n);
+unsigned long cnp_alloc_count(void);
+
+#endif

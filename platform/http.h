@@ -1,0 +1,59 @@
+/*
+ * HTTP client seam (libcurl behind it). One struct cnp_http is one
+ * connection cache: reuse it for requests to the same server so that TCP
+ * connections and TLS sessions are reused. Not thread-safe: one thread per
+ * handle. Calls block until the request completes, fails, times out, or the
+ * cancel flag is raised.
+ *
+ * TLS peer and host verification are always on; there is no switch to turn
+ * them off. Minimum protocol version TLS 1.2.
+ */
+#ifndef CNP_PLATFORM_HTTP_H
+#define CNP_PLATFORM_HTTP_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+struct cnp_http_config {
+	const char *ca_file;         /* PEM CA bundle; NULL: the system store */
+	long connect_timeout_ms;     /* 0: the default (CNP_HTTP_CONNECT_MS) */
+	long stall_timeout_ms;       /* abort when no byte moves for this long;
+	                                0: the default (CNP_HTTP_STALL_MS) */
+	int allow_insecure;          /* nonzero: plain http:// URLs accepted */
+	const atomic_int *cancel;    /* optional: nonzero aborts a transfer */
+};
+
+#define CNP_HTTP_CONNECT_MS 10000
+#define CNP_HTTP_STALL_MS 30000
+
+struct cnp_http_response {
+	long status;          /* HTTP status, 0 if no response was read */
+	long retry_after_s;   /* Retry-After in seconds, -1 when absent */
+	char detail[512];     /* what went wrong, for the log; "" on success */
+};
+
+/* Once per process, before any thread starts. */
+int cnp_http_global_init(void);
+void cnp_http_global_cleanup(void);
+
+/* NULL on allocation failure. The config's strings are copied. */
+struct cnp_http *cnp_http_create(const struct cnp_http_config *config);
+void cnp_http_destroy(struct cnp_http *http);
+
+/*
+ * PUTs body[0..len) to `url` with the given Content-Type.
+ * @retval CNP_OK            the server answered 2xx
+ * @retval CNP_ERR_HTTP      the server answered another status (resp->status)
+ * @retval CNP_ERR_TLS       TLS handshake or certificate verification failed
+ * @retval CNP_ERR_NET       DNS, connect, reset, timeout or stall
+ * @retval CNP_ERR_CANCELLED the cancel flag was raised
+ * @retval CNP_ERR_INVAL     a malformed or refused URL (http:// without
+ *                           allow_insecure, unknown scheme)
+ * @retval CNP_ERR_NOMEM
+ * resp->detail says what happened in words, with the URL.
+ */
+int cnp_http_put(struct cnp_http *http, const char *url,
+                 const char *content_type, const void *body, size_t len,
+                 struct cnp_http_response *resp);
+
+#endif

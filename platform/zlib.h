@@ -1,0 +1,33 @@
+/*
+ * Compression seam: zlib's deflate format (RFC 1950) with its stream API.
+ * Buffers are the caller's; nothing is allocated beyond zlib's own state,
+ * which is freed before each call returns.
+ */
+#ifndef CNP_PLATFORM_ZLIB_H
+#define CNP_PLATFORM_ZLIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* An upper bound of the compressed size of `len` input bytes. */
+size_t cnp_zlib_bound(size_t len);
+
+/*
+ * Compresses in[0..in_len) at `level` (0-9) into out[0..out_cap).
+ * @retval CNP_ERR_FULL  out_cap is too small (use cnp_zlib_bound)
+ * @retval CNP_ERR_NOMEM
+ */
+int cnp_zlib_compress(const void *in, size_t in_len, int level, uint8_t *out,
+                      size_t out_cap, size_t *out_len);
+
+/*
+ * Decompresses a complete zlib stream into out[0..out_cap). Succeeds only if
+ * the stream ends exactly at in_len and fits in out_cap.
+ * @retval CNP_ERR_CORRUPT  not a valid or complete zlib stream, trailing
+ *                          bytes, or more output than out_cap
+ * @retval CNP_ERR_NOMEM
+ */
+int cnp_zlib_decompress(const void *in, size_t in_len, uint8_t *out,
+                        size_t out_cap, size_t *out_len);
+
+#endif
