@@ -1,0 +1,213 @@
+/*
+ * candump log replay. Lines are read in large blocks and parsed in place.
+ * A malformed line is skipped, counted (stats.malformed, reported in the
+ * next batch's manifest as dropped.malformed_input) and logged with file and
+ * line number (the first MAX_LINE_WARNINGS of them; then a total at the
+ * end): one bad line in a day-long log must not cost the rest of it.
+ */
+#include "drivers/source.h"
+
+#include "firmware/alloc.h"
+#include "firmware/candump.h"
+#include "firmware/error.h"
+#include "platform/clock.h"
+#include "platform/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define BLOCK 65536
+#define MAX_LINE_WARNINGS 10
+
+struct candump_source {
+	struct cnp_source base;
+	FILE *f;
+	char *path;
+	char *buf;         /* BLOCK + one line of carry-over */
+	size_t pos, len;   /* unparsed bytes are buf[pos..len) */
+	int eof;
+	uint64_t line_no;
+	int skipping;      /* inside an over-long line: drop to its end */
+	enum cnp_pace pace;
+	double speed;
+	int started;
+	uint64_t first_ts, start_mono;
+	int have_pending;  /* a parsed frame waits for its time (paced) */
+	struct cnp_frame pending;
+};
+
+static int refill(struct candump_source *s)
+{
+	if (s->pos > 0) {
+		memmove(s->buf, s->buf + s->pos, s->len - s->pos);
+		s->len -= s->pos;
+		s->pos = 0;
+	}
+	if (s->eof)
+		return CNP_OK;
+	size_t room = BLOCK + CNP_CANDUMP_LINE_MAX - s->len;
+	size_t n = fread(s->buf + s->len, 1, room, s->f);
+	s->len += n;
+	if (n < room) {
+		if (ferror(s->f)) {
+			cnp_error("%s: read failed after line %" PRIu64 ": %s", s->path, s->line_no,
+			          strerror(errno));
+			return CNP_ERR_IO;
+		}
+		s->eof = 1;
+	}
+	return CNP_OK;
+}
+
+static void malformed(struct candump_source *s, const char *why, unsigned column)
+{
+	s->base.stats.malformed++;
+	if (s->base.stats.malformed <= MAX_LINE_WARNINGS)
+		cnp_warn("%s:%" PRIu64 ":%u: malformed candump line skipped: %s", s->path,
+		         s->line_no, column, why);
+	if (s->base.stats.malformed == MAX_LINE_WARNINGS)
+		cnp_warn("%s: further malformed lines are counted, not shown", s->path);
+}
+
+/*
+ * Parses the next line into *f. Returns CNP_OK with a frame, CNP_ERR_AGAIN
+ * when a line was skipped, CNP_ERR_EOF at the end, or an I/O error.
+ */
+static int next_frame(struct candump_source *s, struct cnp_frame *f)
+{
+	char *nl = memchr(s->buf + s->pos, '\n', s->len - s->pos);
+	if (!nl && !s->eof) {
+		int rc = refill(s);
+		if (rc != CNP_OK)
+			return rc;
+		nl = memchr(s->buf + s->pos, '\n', s->len - s->pos);
+	}
+	if (!nl && s->len - s->pos >= CNP_CANDUMP_LINE_MAX) {
+		/* No line end within the longest line: skip to the next one. */
+		s->line_no += s->skipping ? 0 : 1;
+		if (!s->skipping)
+			malformed(s, "line longer than 256 bytes", CNP_CANDUMP_LINE_MAX);
+		s->skipping = 1;
+		s->pos = s->len;
+		return CNP_ERR_AGAIN;
+	}
+	if (!nl && s->pos == s->len)
+		return CNP_ERR_EOF;
+	char *line = s->buf + s->pos;
+	size_t len = nl ? (size_t)(nl - line) : s->len - s->pos;
+	s->pos += len + (nl ? 1 : 0);
+	if (s->skipping) {
+		s->skipping = 0;
+		return CNP_ERR_AGAIN;
+	}
+	s->line_no++;
+	uint8_t style = nl ? 0 : CNP_STYLE_NO_EOL;
+	if (len > 0 && line[len - 1] == '\r') {
+		len--;
+		style |= CNP_STYLE_CRLF;
+	}
+	struct cnp_candump_line info;
+	if (cnp_candump_parse(line, len, f, &info) != CNP_OK) {
+		malformed(s, info.why, info.column);
+		return CNP_ERR_AGAIN;
+	}
+	int rc = cnp_ifaces_intern(s->base.ifaces, info.ifname, info.ifname_len, &f->iface);
+	if (rc != CNP_OK) {
+		malformed(s, rc == CNP_ERR_FULL ? "too many interfaces (at most 64)"
+		                                : "bad interface name", 1);
+		return CNP_ERR_AGAIN;
+	}
+	f->style |= style;
+	return CNP_OK;
+}
+
+static int candump_read(struct cnp_source *src, struct cnp_frame *frames, size_t max,
+                        size_t *n, uint64_t *wait_us)
+{
+	struct candump_source *s = (struct candump_source *)src;
+	*n = 0;
+	*wait_us = 0;
+	while (*n < max) {
+		struct cnp_frame *f = &frames[*n];
+		if (s->have_pending) {
+			*f = s->pending;
+			s->have_pending = 0;
+		} else {
+			int rc = next_frame(s, f);
+			if (rc == CNP_ERR_AGAIN)
+				continue;
+			if (rc == CNP_ERR_EOF) {
+				if (s->base.stats.malformed > MAX_LINE_WARNINGS)
+					cnp_warn("%s: %" PRIu64 " malformed lines skipped in all", s->path,
+					         s->base.stats.malformed);
+				return CNP_ERR_EOF;
+			}
+			if (rc != CNP_OK)
+				return rc;
+		}
+		if (s->pace == CNP_PACE_RECORDED) {
+			uint64_t now = cnp_clock_mono_us();
+			if (!s->started) {
+				s->started = 1;
+				s->first_ts = f->ts_us;
+				s->start_mono = now;
+			}
+			uint64_t due = s->start_mono;
+			if (f->ts_us > s->first_ts)
+				due += (uint64_t)((double)(f->ts_us - s->first_ts) / s->speed);
+			if (due > now) {
+				s->pending = *f;
+				s->have_pending = 1;
+				*wait_us = due - now;
+				return CNP_OK;
+			}
+		}
+		(*n)++;
+		s->base.stats.frames++;
+	}
+	return CNP_OK;
+}
+
+static void candump_destroy(struct cnp_source *src)
+{
+	struct candump_source *s = (struct candump_source *)src;
+	if (s->f)
+		fclose(s->f);
+	cnp_free(s->buf);
+	cnp_free(s->path);
+	cnp_free(s);
+}
+
+static const struct cnp_source_ops candump_ops = {
+	.type = "candump",
+	.read = candump_read,
+	.destroy = candump_destroy,
+};
+
+int cnp_candump_source_create(const struct cnp_source_config *cfg,
+                              struct cnp_ifaces *ifaces, struct cnp_source **out)
+{
+	struct candump_source *s = cnp_calloc(1, sizeof(*s));
+	if (!s)
+		return CNP_ERR_NOMEM;
+	s->base.ops = &candump_ops;
+	s->base.ifaces = ifaces;
+	s->pace = cfg->pace;
+	s->speed = cfg->speed > 0 ? cfg->speed : 1.0;
+	s->path = cnp_strdup(cfg->path);
+	s->buf = cnp_malloc(BLOCK + CNP_CANDUMP_LINE_MAX);
+	if (!s->path || !s->buf) {
+		candump_destroy(&s->base);
+		return CNP_ERR_NOMEM;
+	}
+	s->f = fopen(cfg->path, "rb");
+	if (!s->f) {
+		cnp_error("%s: cannot open the candump log: %s", cfg->path, strerror(errno));
+		candump_destroy(&s->base);
+		return CNP_ERR_IO;
+	}
+	*out = &s->base;
+	return CNP_OK;
+}

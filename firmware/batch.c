@@ -1,0 +1,464 @@
+#include "firmware/batch.h"
+
+#include "firmware/alloc.h"
+#include "firmware/error.h"
+#include "firmware/json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const drop_names[CNP_DROP_REASONS] = {
+	"malformed_input", "spool_full", "corrupt_batch",
+};
+
+const char *cnp_drop_reason_name(enum cnp_drop_reason r)
+{
+	return (unsigned)r < CNP_DROP_REASONS ? drop_names[r] : "unknown";
+}
+
+struct cnp_batch_writer {
+	const struct cnp_frame_codec *codec;
+	struct cnp_frame_encoder *enc;
+	uint64_t first_us, last_us;
+	uint32_t per_iface[CNP_IFACE_MAX];
+};
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+int cnp_batch_writer_create(struct cnp_batch_writer **out,
+                            const struct cnp_frame_codec *codec,
+                            size_t max_bytes, int zlib_level)
+{
+	struct cnp_batch_writer *w = cnp_calloc(1, sizeof(*w));
+	if (!w)
+		return CNP_ERR_NOMEM;
+	w->codec = codec;
+	w->enc = codec->create(max_bytes, zlib_level);
+	if (!w->enc) {
+		cnp_free(w);
+		return CNP_ERR_NOMEM;
+	}
+	*out = w;
+	return CNP_OK;
+}
+
+void cnp_batch_writer_destroy(struct cnp_batch_writer *w)
+{
+	if (!w)
+		return;
+	w->codec->destroy(w->enc);
+	cnp_free(w);
+}
+
+int cnp_batch_writer_add(struct cnp_batch_writer *w, const struct cnp_frame *f)
+{
+	int rc = w->codec->add(w->enc, f);
+	if (rc != CNP_OK)
+		return rc;
+	if (w->codec->count(w->enc) == 1)
+		w->first_us = f->ts_us;
+	w->last_us = f->ts_us;
+	w->per_iface[f->iface % CNP_IFACE_MAX]++;
+	return CNP_OK;
+}
+
+uint32_t cnp_batch_writer_count(const struct cnp_batch_writer *w)
+{
+	return w->codec->count(w->enc);
+}
+
+static cJSON *build_manifest(const struct cnp_batch_writer *w,
+                             const struct cnp_batch_info *info, uint32_t frames)
+{
+	cJSON *m = cJSON_CreateObject();
+	cJSON *ifs = NULL, *t = NULL, *d = NULL;
+	if (!m || !cJSON_AddStringToObject(m, "format", "canopy-batch") ||
+	    cnp_json_add_uint(m, "version", CNP_BATCH_MAJOR) ||
+	    !cJSON_AddStringToObject(m, "vehicle", info->vehicle) ||
+	    !cJSON_AddStringToObject(m, "spool", info->spool_id) ||
+	    cnp_json_add_uint(m, "boot", info->boot) ||
+	    cnp_json_add_uint(m, "seq", info->seq) ||
+	    cnp_json_add_uint(m, "frames", frames) ||
+	    !(ifs = cJSON_AddArrayToObject(m, "interfaces")))
+		goto fail;
+	for (unsigned i = 0; i < info->ifaces->count; i++) {
+		cJSON *e = cJSON_CreateObject();
+		if (!e)
+			goto fail;
+		cJSON_AddItemToArray(ifs, e);
+		if (!cJSON_AddStringToObject(e, "name", info->ifaces->names[i]) ||
+		    cnp_json_add_uint(e, "frames", w->per_iface[i]))
+			goto fail;
+	}
+	if (!(t = cJSON_AddObjectToObject(m, "time")) ||
+	    cnp_json_add_uint(t, "first_us", w->first_us) ||
+	    cnp_json_add_uint(t, "last_us", w->last_us) ||
+	    cnp_json_add_uint(t, "sealed_wall_us", info->sealed_wall_us) ||
+	    cnp_json_add_uint(t, "sealed_mono_us", info->sealed_mono_us) ||
+	    !(d = cJSON_AddObjectToObject(m, "dropped")))
+		goto fail;
+	for (int r = 0; r < CNP_DROP_REASONS; r++)
+		if (cnp_json_add_uint(d, drop_names[r], info->dropped[r]))
+			goto fail;
+	if (info->has_prev) {
+		char hex[2 * CNP_SHA256_LEN + 1];
+		cnp_hex(info->prev_sha256, CNP_SHA256_LEN, hex);
+		if (!cJSON_AddStringToObject(m, "prev_sha256", hex))
+			goto fail;
+	} else if (!cJSON_AddNullToObject(m, "prev_sha256")) {
+		goto fail;
+	}
+	if (!cJSON_AddStringToObject(m, "codec", w->codec->name) ||
+	    !cJSON_AddStringToObject(m, "agent", "canopy " CANOPY_VERSION))
+		goto fail;
+	return m;
+fail:
+	cJSON_Delete(m);
+	return NULL;
+}
+
+int cnp_batch_writer_finish(struct cnp_batch_writer *w,
+                            const struct cnp_batch_info *info, uint8_t **out,
+                            size_t *out_len, uint8_t digest[CNP_SHA256_LEN])
+{
+	/* An empty batch is allowed: it reports drops when no frame came. */
+	uint32_t frames = w->codec->count(w->enc);
+	if (frames == 0)
+		w->first_us = w->last_us = 0;
+	int rc = CNP_ERR_NOMEM;
+	uint8_t *payload = NULL, *buf = NULL;
+	char *json = NULL;
+	cJSON *m = build_manifest(w, info, frames);
+	if (!m || !(json = cJSON_PrintUnformatted(m)))
+		goto out;
+	size_t stored_len, raw_len;
+	rc = w->codec->finish(w->enc, &payload, &stored_len, &raw_len);
+	if (rc != CNP_OK)
+		goto out;
+	size_t mlen = strlen(json);
+	size_t total = CNP_BATCH_HEADER_LEN + mlen + CNP_BATCH_SECTION_HEADER_LEN +
+	               stored_len + CNP_SHA256_LEN;
+	if (mlen > UINT32_MAX || stored_len > UINT32_MAX || raw_len > UINT32_MAX) {
+		rc = CNP_ERR_TOOBIG;
+		goto out;
+	}
+	buf = cnp_malloc(total);
+	if (!buf) {
+		rc = CNP_ERR_NOMEM;
+		goto out;
+	}
+	uint8_t *p = buf;
+	memcpy(p, CNP_BATCH_MAGIC, 4);
+	p[4] = CNP_BATCH_MAJOR;
+	p[5] = CNP_BATCH_MINOR;
+	put_u16(p + 6, 0);
+	put_u32(p + 8, (uint32_t)mlen);
+	put_u32(p + 12, 1);
+	p += CNP_BATCH_HEADER_LEN;
+	memcpy(p, json, mlen);
+	p += mlen;
+	p[0] = CNP_SECTION_RAW_FRAMES;
+	p[1] = w->codec->id;
+	put_u16(p + 2, CNP_SECTION_CRITICAL);
+	put_u32(p + 4, frames);
+	put_u32(p + 8, (uint32_t)raw_len);
+	put_u32(p + 12, (uint32_t)stored_len);
+	p += CNP_BATCH_SECTION_HEADER_LEN;
+	memcpy(p, payload, stored_len);
+	p += stored_len;
+	cnp_sha256(buf, (size_t)(p - buf), p);
+	memcpy(digest, p, CNP_SHA256_LEN);
+	*out = buf;
+	*out_len = total;
+	buf = NULL;
+	memset(w->per_iface, 0, sizeof(w->per_iface));
+	w->first_us = w->last_us = 0;
+	rc = CNP_OK;
+out:
+	cnp_free(buf);
+	cnp_free(payload);
+	cJSON_free(json);
+	cJSON_Delete(m);
+	return rc;
+}
+
+static int failf(char *why, size_t why_len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int failf(char *why, size_t why_len, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, why_len, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int hex_to_bytes(const char *hex, uint8_t *out, size_t n)
+{
+	if (strlen(hex) != 2 * n)
+		return CNP_ERR_INVAL;
+	for (size_t i = 0; i < 2 * n; i++) {
+		char c = hex[i];
+		unsigned v = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+		             : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+		                                    : 16;
+		if (v > 15)
+			return CNP_ERR_INVAL;
+		out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
+	}
+	return CNP_OK;
+}
+
+static int parse_manifest(struct cnp_batch *b, const char *text, size_t len,
+                          char *why, size_t why_len)
+{
+	int rc = CNP_ERR_CORRUPT;
+	cnp_json_clear_alloc_failure();
+	cJSON *m = cJSON_ParseWithLength(text, len);
+	if (!m) {
+		/* A batch must never be quarantined as corrupt because memory
+		 * ran short: tell a failed allocation from bad syntax. */
+		if (cnp_json_alloc_failed()) {
+			rc = CNP_ERR_NOMEM;
+			failf(why, why_len, rc, "out of memory reading the manifest");
+		} else {
+			failf(why, why_len, rc, "manifest is not valid JSON");
+		}
+		goto out;
+	}
+	uint64_t v;
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(m, "vehicle");
+	if (!cJSON_IsString(it) || strlen(it->valuestring) >= sizeof(b->vehicle)) {
+		failf(why, why_len, rc, "manifest: \"vehicle\" missing or too long");
+		goto out;
+	}
+	strcpy(b->vehicle, it->valuestring);
+	it = cJSON_GetObjectItemCaseSensitive(m, "spool");
+	if (!cJSON_IsString(it) || strlen(it->valuestring) != CNP_SPOOL_ID_LEN ||
+	    strspn(it->valuestring, "0123456789abcdef") != CNP_SPOOL_ID_LEN) {
+		failf(why, why_len, rc, "manifest: \"spool\" missing or not %d hex digits",
+		      CNP_SPOOL_ID_LEN);
+		goto out;
+	}
+	strcpy(b->spool_id, it->valuestring);
+	if (cnp_json_uint(cJSON_GetObjectItemCaseSensitive(m, "boot"), UINT32_MAX, &v)) {
+		failf(why, why_len, rc, "manifest: \"boot\" missing or not a whole number");
+		goto out;
+	}
+	b->boot = (uint32_t)v;
+	if (cnp_json_uint(cJSON_GetObjectItemCaseSensitive(m, "seq"), UINT64_MAX, &b->seq)) {
+		failf(why, why_len, rc, "manifest: \"seq\" missing or not a whole number");
+		goto out;
+	}
+	if (cnp_json_uint(cJSON_GetObjectItemCaseSensitive(m, "frames"), UINT32_MAX, &v)) {
+		failf(why, why_len, rc, "manifest: \"frames\" missing or not a whole number");
+		goto out;
+	}
+	b->frames = (uint32_t)v;
+	it = cJSON_GetObjectItemCaseSensitive(m, "interfaces");
+	if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) > CNP_IFACE_MAX) {
+		failf(why, why_len, rc, "manifest: \"interfaces\" missing or too long");
+		goto out;
+	}
+	const cJSON *e;
+	cJSON_ArrayForEach(e, it)
+	{
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
+		uint8_t idx;
+		if (!cJSON_IsString(name) ||
+		    cnp_ifaces_intern(&b->ifaces, name->valuestring,
+		                      (unsigned)strlen(name->valuestring), &idx) != CNP_OK ||
+		    idx + 1u != b->ifaces.count) {
+			failf(why, why_len, rc, "manifest: bad or repeated interface name");
+			goto out;
+		}
+	}
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "time");
+	if (cnp_json_uint(cJSON_GetObjectItemCaseSensitive(t, "first_us"), UINT64_MAX, &b->first_us) ||
+	    cnp_json_uint(cJSON_GetObjectItemCaseSensitive(t, "last_us"), UINT64_MAX, &b->last_us)) {
+		failf(why, why_len, rc, "manifest: \"time\" missing first_us/last_us");
+		goto out;
+	}
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(m, "dropped");
+	for (int r = 0; r < CNP_DROP_REASONS; r++) {
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(d, drop_names[r]);
+		if (n && cnp_json_uint(n, UINT64_MAX, &b->dropped[r])) {
+			failf(why, why_len, rc, "manifest: dropped.%s is not a whole number",
+			      drop_names[r]);
+			goto out;
+		}
+	}
+	it = cJSON_GetObjectItemCaseSensitive(m, "prev_sha256");
+	if (cJSON_IsString(it)) {
+		if (hex_to_bytes(it->valuestring, b->prev_sha256, CNP_SHA256_LEN)) {
+			failf(why, why_len, rc, "manifest: prev_sha256 is not 64 hex digits");
+			goto out;
+		}
+		b->has_prev = 1;
+	} else if (it && !cJSON_IsNull(it)) {
+		failf(why, why_len, rc, "manifest: prev_sha256 must be a string or null");
+		goto out;
+	}
+	rc = CNP_OK;
+out:
+	cJSON_Delete(m);
+	return rc;
+}
+
+int cnp_batch_open(const uint8_t *buf, size_t len, struct cnp_batch *b,
+                   char *why, size_t why_len)
+{
+	memset(b, 0, sizeof(*b));
+	b->buf = buf;
+	b->len = len;
+	if (len < CNP_BATCH_HEADER_LEN + CNP_SHA256_LEN || memcmp(buf, CNP_BATCH_MAGIC, 4) != 0)
+		return failf(why, why_len, CNP_ERR_CORRUPT,
+		             len < 4 || memcmp(buf, CNP_BATCH_MAGIC, 4) != 0
+		                 ? "not a canopy batch (bad magic)"
+		                 : "truncated: shorter than a header and digest");
+	b->major = buf[4];
+	b->minor = buf[5];
+	if (b->major != CNP_BATCH_MAJOR)
+		return failf(why, why_len, CNP_ERR_UNSUPPORTED,
+		             "format version %u.%u is not supported (this reader knows %u.x)",
+		             b->major, b->minor, CNP_BATCH_MAJOR);
+	size_t body = len - CNP_SHA256_LEN;
+	uint8_t digest[CNP_SHA256_LEN];
+	cnp_sha256(buf, body, digest);
+	if (memcmp(digest, buf + body, CNP_SHA256_LEN) != 0)
+		return failf(why, why_len, CNP_ERR_CORRUPT,
+		             "SHA-256 digest mismatch: the batch is truncated or altered");
+	memcpy(b->sha256, digest, CNP_SHA256_LEN);
+	uint32_t mlen = get_u32(buf + 8);
+	uint32_t nsec = get_u32(buf + 12);
+	if (mlen > body - CNP_BATCH_HEADER_LEN)
+		return failf(why, why_len, CNP_ERR_CORRUPT, "manifest length beyond the end");
+	if (nsec > CNP_BATCH_MAX_SECTIONS)
+		return failf(why, why_len, CNP_ERR_CORRUPT, "too many sections (%u)", nsec);
+	int rc = parse_manifest(b, (const char *)buf + CNP_BATCH_HEADER_LEN, mlen, why, why_len);
+	if (rc != CNP_OK)
+		return rc;
+	size_t off = CNP_BATCH_HEADER_LEN + mlen;
+	for (uint32_t i = 0; i < nsec; i++) {
+		if (body - off < CNP_BATCH_SECTION_HEADER_LEN)
+			return failf(why, why_len, CNP_ERR_CORRUPT, "section %u header truncated", i);
+		const uint8_t *h = buf + off;
+		uint32_t stored = get_u32(h + 12);
+		off += CNP_BATCH_SECTION_HEADER_LEN;
+		if (stored > body - off)
+			return failf(why, why_len, CNP_ERR_CORRUPT, "section %u runs past the end", i);
+		uint16_t flags = get_u16(h + 2);
+		int known = h[0] == CNP_SECTION_RAW_FRAMES && cnp_codec_by_id(h[1]);
+		if (!known && (flags & CNP_SECTION_CRITICAL))
+			return failf(why, why_len, CNP_ERR_UNSUPPORTED,
+			             "section %u has kind %u / codec %u, which this reader does not know",
+			             i, h[0], h[1]);
+		if (known) {
+			unsigned k = b->nsections++;
+			b->sections[k].kind = h[0];
+			b->sections[k].codec = h[1];
+			b->sections[k].flags = flags;
+			b->sections[k].count = get_u32(h + 4);
+			b->sections[k].raw_len = get_u32(h + 8);
+			b->sections[k].stored_len = stored;
+			b->sections[k].offset = off;
+		}
+		off += stored;
+	}
+	if (off != body)
+		return failf(why, why_len, CNP_ERR_CORRUPT, "%zu unexpected bytes before the digest",
+		             body - off);
+	uint64_t counted = 0;
+	for (unsigned i = 0; i < b->nsections; i++)
+		counted += b->sections[i].count;
+	if (counted != b->frames)
+		return failf(why, why_len, CNP_ERR_CORRUPT,
+		             "manifest says %u frames, sections hold %llu", b->frames,
+		             (unsigned long long)counted);
+	return CNP_OK;
+}
+
+int cnp_batch_peek_frames(const uint8_t *buf, size_t len, uint32_t *frames)
+{
+	if (len < CNP_BATCH_HEADER_LEN || memcmp(buf, CNP_BATCH_MAGIC, 4) != 0 ||
+	    buf[4] != CNP_BATCH_MAJOR)
+		return CNP_ERR_CORRUPT;
+	uint32_t mlen = get_u32(buf + 8);
+	if (mlen > len - CNP_BATCH_HEADER_LEN)
+		return CNP_ERR_CORRUPT;
+	cnp_json_clear_alloc_failure();
+	cJSON *m = cJSON_ParseWithLength((const char *)buf + CNP_BATCH_HEADER_LEN, mlen);
+	if (!m)
+		return cnp_json_alloc_failed() ? CNP_ERR_NOMEM : CNP_ERR_CORRUPT;
+	uint64_t v;
+	int rc = cnp_json_uint(cJSON_GetObjectItemCaseSensitive(m, "frames"), UINT32_MAX, &v);
+	cJSON_Delete(m);
+	if (rc != CNP_OK)
+		return CNP_ERR_CORRUPT;
+	*frames = (uint32_t)v;
+	return CNP_OK;
+}
+
+struct frames_ctx {
+	const struct cnp_batch *b;
+	int (*cb)(const struct cnp_frame *f, const char *ifname, void *arg);
+	void *arg;
+	int bad_iface;
+};
+
+static int frame_cb(const struct cnp_frame *f, void *arg)
+{
+	struct frames_ctx *c = arg;
+	if (f->iface >= c->b->ifaces.count) {
+		c->bad_iface = 1;
+		return CNP_ERR_CORRUPT;
+	}
+	return c->cb(f, c->b->ifaces.names[f->iface], c->arg);
+}
+
+int cnp_batch_frames(const struct cnp_batch *b,
+                     int (*cb)(const struct cnp_frame *f, const char *ifname, void *arg),
+                     void *arg, char *why, size_t why_len)
+{
+	struct frames_ctx c = {.b = b, .cb = cb, .arg = arg, .bad_iface = 0};
+	for (unsigned i = 0; i < b->nsections; i++) {
+		if (b->sections[i].kind != CNP_SECTION_RAW_FRAMES)
+			continue;
+		const struct cnp_frame_codec *codec = cnp_codec_by_id(b->sections[i].codec);
+		const char *reason = NULL;
+		int rc = codec->decode(b->buf + b->sections[i].offset, b->sections[i].stored_len,
+		                       b->sections[i].raw_len, b->sections[i].count, frame_cb,
+		                       &c, &reason);
+		if (c.bad_iface)
+			return failf(why, why_len, CNP_ERR_CORRUPT,
+			             "a frame names an interface the manifest does not list");
+		if (rc == CNP_ERR_CORRUPT && reason)
+			return failf(why, why_len, rc, "section %u: %s", i, reason);
+		if (rc != CNP_OK)
+			return rc;
+	}
+	return CNP_OK;
+}

@@ -1,0 +1,148 @@
+/*
+ * The batch container: one batch is one object in the spool and in the
+ * bucket. docs/FORMAT.md specifies the bytes; in short:
+ *
+ *   header (16 bytes) | manifest (JSON) | sections | SHA-256 of all before
+ *
+ * Writer: frames go into an open batch until it is full or old enough, then
+ * cnp_batch_writer_finish() builds the bytes. Reader: cnp_batch_open()
+ * checks structure and digest and parses the manifest; frames are then
+ * decoded on demand.
+ */
+#ifndef CNP_BATCH_H
+#define CNP_BATCH_H
+
+#include "firmware/codec.h"
+#include "firmware/frame.h"
+#include "firmware/iface.h"
+#include "platform/crypto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CNP_BATCH_MAGIC "CNPB"
+#define CNP_BATCH_MAJOR 1
+#define CNP_BATCH_MINOR 0
+#define CNP_BATCH_HEADER_LEN 16
+#define CNP_BATCH_SECTION_HEADER_LEN 16
+#define CNP_BATCH_VEHICLE_MAX 64 /* bytes of vehicle id, NUL included */
+#define CNP_BATCH_MAX_SECTIONS 16
+#define CNP_SPOOL_ID_LEN 16 /* hex digits of the random spool id */
+
+/* Section kinds. Signals and events are reserved for decoded collection. */
+#define CNP_SECTION_RAW_FRAMES 1
+#define CNP_SECTION_SIGNALS 2 /* reserved */
+#define CNP_SECTION_EVENTS 3  /* reserved */
+/* Section flag: a reader that does not know the kind or codec must refuse
+ * the batch instead of skipping the section. */
+#define CNP_SECTION_CRITICAL 0x0001u
+
+/* Why frames were lost before reaching a batch; counted per batch. */
+enum cnp_drop_reason {
+	CNP_DROP_MALFORMED = 0,   /* input lines that did not parse */
+	CNP_DROP_SPOOL_FULL = 1,  /* frames of batches evicted from a full spool */
+	CNP_DROP_CORRUPT = 2,     /* frames of batches found corrupt on flash */
+	CNP_DROP_REASONS
+};
+
+/* The manifest name of a drop reason. */
+const char *cnp_drop_reason_name(enum cnp_drop_reason r);
+
+/* What the agent knows about a batch when it seals it. */
+struct cnp_batch_info {
+	const char *vehicle;
+	const char *spool_id; /* CNP_SPOOL_ID_LEN hex digits, random per spool */
+	uint32_t boot;       /* agent start counter, persisted in the spool */
+	uint64_t seq;        /* sequence number within the boot, from 0 */
+	int has_prev;        /* nonzero: prev_sha256 holds the previous digest */
+	uint8_t prev_sha256[CNP_SHA256_LEN];
+	const struct cnp_ifaces *ifaces;
+	uint64_t sealed_wall_us;
+	uint64_t sealed_mono_us;
+	uint64_t dropped[CNP_DROP_REASONS]; /* since the previous batch */
+};
+
+struct cnp_batch_writer;
+
+/*
+ * A writer whose open batch holds at most `max_bytes` of encoded payload.
+ * @retval CNP_ERR_NOMEM
+ */
+int cnp_batch_writer_create(struct cnp_batch_writer **w,
+                            const struct cnp_frame_codec *codec,
+                            size_t max_bytes, int zlib_level);
+void cnp_batch_writer_destroy(struct cnp_batch_writer *w);
+
+/*
+ * Adds a frame to the open batch.
+ * @retval CNP_ERR_FULL no room: finish the batch, then add the frame again
+ */
+int cnp_batch_writer_add(struct cnp_batch_writer *w, const struct cnp_frame *f);
+
+/* Frames in the open batch. */
+uint32_t cnp_batch_writer_count(const struct cnp_batch_writer *w);
+
+/*
+ * Seals the open batch: builds the container into a new cnp_malloc buffer
+ * (*out, caller frees), writes its SHA-256 to `digest`, and empties the
+ * writer for the next batch. A batch without frames is allowed (it carries
+ * drop counts).
+ */
+int cnp_batch_writer_finish(struct cnp_batch_writer *w,
+                            const struct cnp_batch_info *info, uint8_t **out,
+                            size_t *out_len, uint8_t digest[CNP_SHA256_LEN]);
+
+/* A parsed batch. Borrows the buffer given to cnp_batch_open(). */
+struct cnp_batch {
+	const uint8_t *buf;
+	size_t len;
+	unsigned major, minor;
+	char vehicle[CNP_BATCH_VEHICLE_MAX];
+	char spool_id[CNP_SPOOL_ID_LEN + 1];
+	uint32_t boot;
+	uint64_t seq;
+	uint32_t frames;
+	int has_prev;
+	uint8_t prev_sha256[CNP_SHA256_LEN];
+	uint8_t sha256[CNP_SHA256_LEN];
+	uint64_t first_us, last_us;
+	uint64_t dropped[CNP_DROP_REASONS];
+	struct cnp_ifaces ifaces;
+	unsigned nsections;
+	struct {
+		uint8_t kind, codec;
+		uint16_t flags;
+		uint32_t count, raw_len, stored_len;
+		size_t offset; /* of the section's body in buf */
+	} sections[CNP_BATCH_MAX_SECTIONS];
+};
+
+/*
+ * Checks a whole batch: magic, version, lengths, digest, manifest.
+ * @retval CNP_ERR_CORRUPT     malformed, truncated or digest mismatch
+ * @retval CNP_ERR_UNSUPPORTED a major version or critical section this
+ *                             reader does not know
+ * On failure `why` holds a sentence for the user.
+ */
+int cnp_batch_open(const uint8_t *buf, size_t len, struct cnp_batch *b,
+                   char *why, size_t why_len);
+
+/*
+ * Reads only the manifest's frame count of a batch that failed
+ * cnp_batch_open (torn or corrupt), without checking the digest: how many
+ * frames a damaged batch cost, when its header and manifest survive.
+ * @retval CNP_ERR_CORRUPT the header or manifest is unreadable too
+ */
+int cnp_batch_peek_frames(const uint8_t *buf, size_t len, uint32_t *frames);
+
+/*
+ * Decodes the raw frames of an opened batch in order, calling cb for each
+ * with the frame's interface name. A nonzero cb return stops and is
+ * returned. @retval CNP_ERR_CORRUPT with `why` set.
+ */
+int cnp_batch_frames(const struct cnp_batch *b,
+                     int (*cb)(const struct cnp_frame *f, const char *ifname,
+                               void *arg),
+                     void *arg, char *why, size_t why_len);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * candump log lines, as written by can-utils' `candump -l`:
+ *
+ *   (SECONDS.MICROS) IFNAME ID#DATA          classic CAN
+ *   (SECONDS.MICROS) IFNAME ID#DATA_D        classic, 8 bytes, raw DLC D (9-F)
+ *   (SECONDS.MICROS) IFNAME ID#R[D]          remote frame, optional DLC D (1-8)
+ *   (SECONDS.MICROS) IFNAME ID##FDATA        CAN FD, F = flags nibble
+ *
+ * ID is 3 hex digits (11-bit) or 8 (29-bit; bit 29 set marks an error frame).
+ * The timestamp has exactly 6 fractional digits. Hex is upper or lower case
+ * (not both in one line); seconds may be zero-padded. Whatever of that
+ * spelling varies is kept in the frame's style, so that formatting a parsed
+ * frame gives back exactly the line that was parsed.
+ */
+#ifndef CNP_CANDUMP_H
+#define CNP_CANDUMP_H
+
+#include "firmware/frame.h"
+
+#include <stddef.h>
+
+/* Longest line canopy writes or accepts, line end included. */
+#define CNP_CANDUMP_LINE_MAX 256
+
+struct cnp_candump_line {
+	const char *ifname;   /* points into the parsed line */
+	unsigned ifname_len;
+	const char *why;      /* on error: what was wrong, a static string */
+	unsigned column;      /* on error: 1-based column of the problem */
+};
+
+/*
+ * Parses one line of `len` bytes, without its line end (the caller sets the
+ * CNP_STYLE_CRLF / CNP_STYLE_NO_EOL bits it saw). Fills everything in
+ * `frame` but `iface`, which the caller sets from out->ifname.
+ * @retval CNP_OK
+ * @retval CNP_ERR_INVAL malformed; out->why and out->column say where
+ */
+int cnp_candump_parse(const char *line, size_t len, struct cnp_frame *frame,
+                      struct cnp_candump_line *out);
+
+/*
+ * Writes the line for `frame` (line end per its style) into out[0..cap) and
+ * its length into *len; no NUL is added.
+ * @retval CNP_ERR_FULL cap too small (CNP_CANDUMP_LINE_MAX always suffices)
+ * @retval CNP_ERR_INVAL a field out of range (len > 64, invalid ifname)
+ */
+int cnp_candump_format(const struct cnp_frame *frame, const char *ifname,
+                       char *out, size_t cap, size_t *len);
+
+/* The length cnp_candump_format() would write, computed without writing. */
+size_t cnp_candump_text_len(const struct cnp_frame *frame, size_t ifname_len);
+
+#endif

@@ -1,0 +1,400 @@
+#include "firmware/config.h"
+
+#include "firmware/alloc.h"
+#include "firmware/error.h"
+#include "firmware/json.h"
+#include "platform/fs.h"
+#include "platform/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct ctx {
+	const char *origin;
+	const char *base_dir;
+	int errors;
+};
+
+static void bad(struct ctx *c, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void bad(struct ctx *c, const char *path, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cnp_error("%s: %s: %s", c->origin, path, msg);
+	c->errors++;
+}
+
+static const char *type_name(const cJSON *j)
+{
+	if (!j)
+		return "nothing";
+	if (cJSON_IsString(j))
+		return "a string";
+	if (cJSON_IsNumber(j))
+		return "a number";
+	if (cJSON_IsBool(j))
+		return "a boolean";
+	if (cJSON_IsNull(j))
+		return "null";
+	if (cJSON_IsArray(j))
+		return "an array";
+	return "an object";
+}
+
+/* Warns about unknown keys and refuses duplicates. */
+static void check_keys(struct ctx *c, const cJSON *obj, const char *path,
+                       const char *const *known)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, obj)
+	{
+		int ok = 0;
+		for (const char *const *k = known; *k; k++)
+			ok |= strcmp(*k, it->string) == 0;
+		if (!ok)
+			cnp_warn("%s: %s.%s: unknown key, ignored", c->origin, path, it->string);
+		for (const cJSON *o = obj->child; o != it; o = o->next) {
+			if (strcmp(o->string, it->string) == 0) {
+				bad(c, path, "key \"%s\" appears twice", it->string);
+				break;
+			}
+		}
+	}
+}
+
+static const cJSON *object_at(struct ctx *c, const cJSON *parent, const char *key,
+                              const char *path, int required)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(parent, key);
+	if (!j) {
+		if (required)
+			bad(c, path, "required object is missing");
+		return NULL;
+	}
+	if (!cJSON_IsObject(j)) {
+		bad(c, path, "expected an object, got %s", type_name(j));
+		return NULL;
+	}
+	return j;
+}
+
+static void get_string(struct ctx *c, const cJSON *obj, const char *key,
+                       const char *path, char *out, size_t cap, int required)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!j) {
+		if (required)
+			bad(c, path, "required string is missing");
+		return;
+	}
+	if (!cJSON_IsString(j)) {
+		bad(c, path, "expected a string, got %s", type_name(j));
+		return;
+	}
+	size_t n = strlen(j->valuestring);
+	if (n == 0 || n >= cap) {
+		bad(c, path, "expected a string of 1 to %zu characters, got %zu", cap - 1, n);
+		return;
+	}
+	memcpy(out, j->valuestring, n + 1);
+}
+
+static void get_path(struct ctx *c, const cJSON *obj, const char *key,
+                     const char *path, char *out, size_t cap, int required)
+{
+	char raw[CNP_PATH_MAX] = "";
+	get_string(c, obj, key, path, raw, sizeof(raw), required);
+	if (!raw[0])
+		return;
+	int n = raw[0] == '/' || !c->base_dir
+	            ? snprintf(out, cap, "%s", raw)
+	            : snprintf(out, cap, "%s/%s", c->base_dir, raw);
+	if (n >= (int)cap)
+		bad(c, path, "path too long");
+}
+
+static void get_uint(struct ctx *c, const cJSON *obj, const char *key,
+                     const char *path, uint64_t min, uint64_t max, uint64_t *out)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!j)
+		return;
+	uint64_t v;
+	if (cnp_json_uint(j, UINT64_MAX, &v) != CNP_OK || v < min || v > max) {
+		if (cJSON_IsNumber(j))
+			bad(c, path, "expected a whole number from %llu to %llu, got %g",
+			    (unsigned long long)min, (unsigned long long)max, j->valuedouble);
+		else
+			bad(c, path, "expected a whole number from %llu to %llu, got %s",
+			    (unsigned long long)min, (unsigned long long)max, type_name(j));
+		return;
+	}
+	*out = v;
+}
+
+static void get_bool(struct ctx *c, const cJSON *obj, const char *key,
+                     const char *path, int *out)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!j)
+		return;
+	if (!cJSON_IsBool(j)) {
+		bad(c, path, "expected true or false, got %s", type_name(j));
+		return;
+	}
+	*out = cJSON_IsTrue(j);
+}
+
+static void parse_source(struct ctx *c, const cJSON *s, const char *path,
+                         struct cnp_source_config *out)
+{
+	static const char *const keys[] = {"type", "path", "pace", NULL};
+	char p[96];
+	if (!cJSON_IsObject(s)) {
+		bad(c, path, "expected an object, got %s", type_name(s));
+		return;
+	}
+	check_keys(c, s, path, keys);
+	snprintf(p, sizeof(p), "%s.type", path);
+	get_string(c, s, "type", p, out->type, sizeof(out->type), 1);
+	if (out->type[0] && strcmp(out->type, "candump") != 0) {
+		bad(c, p, "unknown source type \"%s\" (known: \"candump\")", out->type);
+		return;
+	}
+	snprintf(p, sizeof(p), "%s.path", path);
+	get_path(c, s, "path", p, out->path, sizeof(out->path), 1);
+	out->pace = CNP_PACE_MAX;
+	out->speed = 1.0;
+	const cJSON *pace = cJSON_GetObjectItemCaseSensitive(s, "pace");
+	snprintf(p, sizeof(p), "%s.pace", path);
+	if (!pace)
+		return;
+	if (cJSON_IsString(pace) && strcmp(pace->valuestring, "max") == 0)
+		out->pace = CNP_PACE_MAX;
+	else if (cJSON_IsString(pace) && strcmp(pace->valuestring, "recorded") == 0)
+		out->pace = CNP_PACE_RECORDED;
+	else if (cJSON_IsNumber(pace) && pace->valuedouble > 0 && pace->valuedouble <= 1000) {
+		out->pace = CNP_PACE_RECORDED;
+		out->speed = pace->valuedouble;
+	} else
+		bad(c, p, "expected \"max\", \"recorded\" or a speed factor above 0 "
+		          "and at most 1000, got %s", type_name(pace));
+}
+
+static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
+                           struct cnp_endpoint_config *out)
+{
+	static const char *const keys[] = {"url", "ca_file", "allow_insecure", NULL};
+	char p[96];
+	if (!cJSON_IsObject(e)) {
+		bad(c, path, "expected an object, got %s", type_name(e));
+		return;
+	}
+	check_keys(c, e, path, keys);
+	snprintf(p, sizeof(p), "%s.url", path);
+	get_string(c, e, "url", p, out->url, sizeof(out->url), 1);
+	snprintf(p, sizeof(p), "%s.ca_file", path);
+	get_path(c, e, "ca_file", p, out->ca_file, sizeof(out->ca_file), 0);
+	snprintf(p, sizeof(p), "%s.allow_insecure", path);
+	get_bool(c, e, "allow_insecure", p, &out->allow_insecure);
+	if (!out->url[0])
+		return;
+	snprintf(p, sizeof(p), "%s.url", path);
+	if (strncmp(out->url, "file:///", 8) != 0 && strncmp(out->url, "https://", 8) != 0 &&
+	    strncmp(out->url, "http://", 7) != 0)
+		bad(c, p, "expected a file:///DIR or https://HOST/PATH URL, got \"%s\"", out->url);
+	else if (strncmp(out->url, "http://", 7) == 0 && !out->allow_insecure)
+		bad(c, p, "plain http:// sends data unencrypted; use https:// or set "
+		          "\"allow_insecure\": true in this endpoint");
+	if (out->allow_insecure && strncmp(out->url, "http://", 7) == 0)
+		cnp_warn("%s: %s: allow_insecure is set: batches go unencrypted to %s",
+		         c->origin, path, out->url);
+}
+
+static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
+{
+	static const char *const keys[] = {"vehicle_id", "log_level", "sources", "capture",
+	                                   "batch", "spool", "endpoints", "upload", NULL};
+	if (!cJSON_IsObject(root)) {
+		bad(c, "$", "expected an object, got %s", type_name(root));
+		return CNP_ERR_CONFIG;
+	}
+	check_keys(c, root, "$", keys);
+	get_string(c, root, "vehicle_id", "$.vehicle_id", cfg->vehicle_id,
+	           sizeof(cfg->vehicle_id), 1);
+	for (const char *p = cfg->vehicle_id; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.') ||
+		    cfg->vehicle_id[0] == '.') {
+			bad(c, "$.vehicle_id", "\"%s\": use letters, digits, '-', '_' and '.' "
+			    "(it becomes part of object keys)", cfg->vehicle_id);
+			break;
+		}
+	}
+	get_string(c, root, "log_level", "$.log_level", cfg->log_level, sizeof(cfg->log_level), 0);
+	if (cfg->log_level[0] && strcmp(cfg->log_level, "error") && strcmp(cfg->log_level, "warning") &&
+	    strcmp(cfg->log_level, "info") && strcmp(cfg->log_level, "debug"))
+		bad(c, "$.log_level", "expected \"error\", \"warning\", \"info\" or \"debug\", got \"%s\"",
+		    cfg->log_level);
+
+	const cJSON *sources = cJSON_GetObjectItemCaseSensitive(root, "sources");
+	if (!cJSON_IsArray(sources) || cJSON_GetArraySize(sources) == 0 ||
+	    cJSON_GetArraySize(sources) > CNP_MAX_SOURCES) {
+		bad(c, "$.sources", "expected an array of 1 to %d sources, got %s", CNP_MAX_SOURCES,
+		    cJSON_IsArray(sources) ? "a wrong number" : type_name(sources));
+	} else {
+		const cJSON *s;
+		cJSON_ArrayForEach(s, sources)
+		{
+			char p[32];
+			snprintf(p, sizeof(p), "$.sources[%u]", cfg->n_sources);
+			parse_source(c, s, p, &cfg->sources[cfg->n_sources++]);
+		}
+	}
+
+	const cJSON *capture = object_at(c, root, "capture", "$.capture", 0);
+	if (capture) {
+		static const char *const ck[] = {"mode", NULL};
+		check_keys(c, capture, "$.capture", ck);
+		get_string(c, capture, "mode", "$.capture.mode", cfg->capture_mode,
+		           sizeof(cfg->capture_mode), 0);
+		if (strcmp(cfg->capture_mode, "raw") != 0)
+			bad(c, "$.capture.mode", "expected \"raw\" (the only mode so far), got \"%s\"",
+			    cfg->capture_mode);
+	}
+
+	const cJSON *batch = object_at(c, root, "batch", "$.batch", 0);
+	if (batch) {
+		static const char *const bk[] = {"max_bytes", "max_age_ms", "zlib_level", NULL};
+		check_keys(c, batch, "$.batch", bk);
+		get_uint(c, batch, "max_bytes", "$.batch.max_bytes", 4096, 64u * 1024 * 1024,
+		         &cfg->batch_max_bytes);
+		get_uint(c, batch, "max_age_ms", "$.batch.max_age_ms", 10, 24u * 3600 * 1000,
+		         &cfg->batch_max_age_ms);
+		uint64_t lvl = (uint64_t)cfg->zlib_level;
+		get_uint(c, batch, "zlib_level", "$.batch.zlib_level", 1, 9, &lvl);
+		cfg->zlib_level = (int)lvl;
+	}
+
+	const cJSON *spool = object_at(c, root, "spool", "$.spool", 1);
+	if (spool) {
+		static const char *const sk[] = {"dir", "max_bytes", NULL};
+		check_keys(c, spool, "$.spool", sk);
+		get_path(c, spool, "dir", "$.spool.dir", cfg->spool_dir, sizeof(cfg->spool_dir), 1);
+		get_uint(c, spool, "max_bytes", "$.spool.max_bytes", 65536, UINT64_MAX / 2,
+		         &cfg->spool_max_bytes);
+	}
+	if (cfg->spool_max_bytes < 2 * cfg->batch_max_bytes)
+		bad(c, "$.spool.max_bytes", "must hold at least two batches (2 x $.batch.max_bytes = %llu)",
+		    (unsigned long long)(2 * cfg->batch_max_bytes));
+
+	const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "endpoints");
+	if (!cJSON_IsArray(eps) || cJSON_GetArraySize(eps) == 0 ||
+	    cJSON_GetArraySize(eps) > CNP_UPLOADER_MAX_ENDPOINTS) {
+		bad(c, "$.endpoints", "expected an array of 1 to %d endpoints, got %s",
+		    CNP_UPLOADER_MAX_ENDPOINTS,
+		    cJSON_IsArray(eps) ? "a wrong number" : type_name(eps));
+	} else {
+		const cJSON *e;
+		cJSON_ArrayForEach(e, eps)
+		{
+			char p[32];
+			snprintf(p, sizeof(p), "$.endpoints[%u]", cfg->n_endpoints);
+			parse_endpoint(c, e, p, &cfg->endpoints[cfg->n_endpoints++]);
+		}
+	}
+
+	const cJSON *upload = object_at(c, root, "upload", "$.upload", 0);
+	if (upload) {
+		static const char *const uk[] = {"backoff_base_ms", "backoff_cap_ms", NULL};
+		check_keys(c, upload, "$.upload", uk);
+		get_uint(c, upload, "backoff_base_ms", "$.upload.backoff_base_ms", 1, 3600000,
+		         &cfg->upload.backoff_base_ms);
+		get_uint(c, upload, "backoff_cap_ms", "$.upload.backoff_cap_ms", 1, 86400000,
+		         &cfg->upload.backoff_cap_ms);
+		if (cfg->upload.backoff_cap_ms < cfg->upload.backoff_base_ms)
+			bad(c, "$.upload.backoff_cap_ms", "must not be below backoff_base_ms");
+	}
+	return c->errors ? CNP_ERR_CONFIG : CNP_OK;
+}
+
+static void defaults(struct cnp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->capture_mode, "raw");
+	cfg->batch_max_bytes = CNP_DEFAULT_BATCH_MAX_BYTES;
+	cfg->batch_max_age_ms = CNP_DEFAULT_BATCH_MAX_AGE_MS;
+	cfg->zlib_level = CNP_DEFAULT_ZLIB_LEVEL;
+	cfg->spool_max_bytes = CNP_DEFAULT_SPOOL_MAX_BYTES;
+	cfg->upload.backoff_base_ms = CNP_DEFAULT_BACKOFF_BASE_MS;
+	cfg->upload.backoff_cap_ms = CNP_DEFAULT_BACKOFF_CAP_MS;
+}
+
+int cnp_config_parse(const char *text, size_t len, const char *origin,
+                     const char *base_dir, struct cnp_config *cfg)
+{
+	struct ctx c = {.origin = origin, .base_dir = base_dir, .errors = 0};
+	defaults(cfg);
+	const char *end = NULL;
+	cnp_json_clear_alloc_failure();
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (!root) {
+		if (cnp_json_alloc_failed())
+			return CNP_ERR_NOMEM;
+		if (!end || end < text || end > text + len)
+			end = text + len;
+		unsigned line = 1, col = 1;
+		for (const char *p = text; p < end; p++) {
+			if (*p == '\n') {
+				line++;
+				col = 1;
+			} else {
+				col++;
+			}
+		}
+		/* cJSON stops on the last byte of a file cut short: nothing but
+		 * white space from there on means the text ended too soon. */
+		size_t rest = (size_t)(text + len - end);
+		int at_eof = rest == 0 || strspn(end, " \t\r\n") >= rest;
+		cnp_error("%s: line %u, column %u: invalid JSON%s", origin, line, col,
+		          at_eof ? " (unexpected end of file)" : "");
+		return CNP_ERR_CONFIG;
+	}
+	int rc = parse_root(&c, root, cfg);
+	cJSON_Delete(root);
+	return rc;
+}
+
+int cnp_config_load(const char *path, struct cnp_config *cfg)
+{
+	uint8_t *text = NULL;
+	size_t len = 0;
+	int rc = cnp_fs_read_file(path, CNP_CONFIG_MAX_BYTES, &text, &len);
+	if (rc != CNP_OK) {
+		if (rc == CNP_ERR_NOMEM)
+			return rc;
+		cnp_error("%s: cannot read the configuration: %s", path,
+		          rc == CNP_ERR_TOOBIG ? "larger than 1 MiB" : cnp_fs_last_error());
+		return CNP_ERR_CONFIG;
+	}
+	char dir[CNP_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (slash) {
+		size_t n = (size_t)(slash - path);
+		if (n >= sizeof(dir))
+			n = sizeof(dir) - 1;
+		memcpy(dir, path, n ? n : 1);
+		dir[n ? n : 1] = 0;
+	} else {
+		strcpy(dir, ".");
+	}
+	rc = cnp_config_parse((const char *)text, len, path, dir, cfg);
+	cnp_free(text);
+	return rc;
+}

@@ -1,0 +1,448 @@
+#include "firmware/spool.h"
+
+#include "firmware/alloc.h"
+#include "firmware/batch.h"
+#include "firmware/error.h"
+#include "firmware/json.h"
+#include "platform/fs.h"
+#include "platform/log.h"
+#include "platform/random.h"
+#include "platform/thread.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATE_FILE "state.json"
+#define QUARANTINE_DIR "quarantine"
+#define STATE_MAX_BYTES 4096
+/* A batch file larger than this is not read back: it cannot be ours. */
+#define BATCH_FILE_MAX (256u * 1024u * 1024u)
+
+struct entry {
+	char name[CNP_SPOOL_NAME_MAX];
+	uint64_t size;
+	uint32_t frames;
+	int checked_out;
+};
+
+struct cnp_spool {
+	char *dir;
+	uint64_t max_bytes;
+	struct cnp_mutex *lock;
+	struct entry *entries; /* sorted by name = by (boot, seq) */
+	size_t count, cap;
+	uint64_t bytes;
+	char id[CNP_SPOOL_ID_LEN + 1];
+	uint32_t boot;
+	uint64_t next_seq;
+	int has_prev;
+	uint8_t prev[CNP_SHA256_LEN];
+	uint64_t dropped_full, dropped_corrupt;
+};
+
+static int path_of(const struct cnp_spool *s, const char *name, char *out, size_t cap)
+{
+	return snprintf(out, cap, "%s/%s", s->dir, name) < (int)cap ? CNP_OK : CNP_ERR_INVAL;
+}
+
+static int write_state(struct cnp_spool *s)
+{
+	char hex[2 * CNP_SHA256_LEN + 1] = "";
+	if (s->has_prev)
+		cnp_hex(s->prev, CNP_SHA256_LEN, hex);
+	char text[512];
+	int n = snprintf(text, sizeof(text),
+	                 "{\"spool_id\":\"%s\",\"boot\":%" PRIu32 ",\"next_seq\":%" PRIu64
+	                 ",\"last_sha256\":\"%s\",\"dropped_spool_full\":%" PRIu64
+	                 ",\"dropped_corrupt\":%" PRIu64 "}\n",
+	                 s->id, s->boot, s->next_seq, hex, s->dropped_full, s->dropped_corrupt);
+	int rc = cnp_fs_write_atomic(s->dir, STATE_FILE, text, (size_t)n);
+	if (rc != CNP_OK)
+		cnp_error("spool %s: cannot write %s: %s", s->dir, STATE_FILE, cnp_fs_last_error());
+	return rc;
+}
+
+static void read_state(struct cnp_spool *s)
+{
+	char path[PATH_MAX];
+	uint8_t *text = NULL;
+	size_t len;
+	if (path_of(s, STATE_FILE, path, sizeof(path)) != CNP_OK)
+		return;
+	int rc = cnp_fs_read_file(path, STATE_MAX_BYTES, &text, &len);
+	if (rc == CNP_ERR_NOTFOUND)
+		return; /* a new spool */
+	if (rc != CNP_OK) {
+		cnp_warn("spool %s: cannot read %s (%s); starting a new chain", s->dir,
+		         STATE_FILE, cnp_strerror(rc));
+		return;
+	}
+	cJSON *j = cJSON_ParseWithLength((const char *)text, len);
+	uint64_t v;
+	if (!j || cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "boot"), UINT32_MAX - 1, &v)) {
+		cnp_warn("spool %s: %s is damaged; starting a new chain", s->dir, STATE_FILE);
+	} else {
+		s->boot = (uint32_t)v;
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "spool_id");
+		if (cJSON_IsString(id) && strlen(id->valuestring) == CNP_SPOOL_ID_LEN &&
+		    strspn(id->valuestring, "0123456789abcdef") == CNP_SPOOL_ID_LEN)
+			memcpy(s->id, id->valuestring, CNP_SPOOL_ID_LEN + 1);
+		const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "last_sha256");
+		if (cJSON_IsString(h) && strlen(h->valuestring) == 2 * CNP_SHA256_LEN) {
+			s->has_prev = 1;
+			for (size_t i = 0; i < CNP_SHA256_LEN; i++) {
+				unsigned byte;
+				if (sscanf(h->valuestring + 2 * i, "%2x", &byte) != 1)
+					s->has_prev = 0;
+				s->prev[i] = (uint8_t)byte;
+			}
+		}
+		if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "dropped_spool_full"),
+		                   UINT64_MAX, &v))
+			s->dropped_full = v;
+		if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "dropped_corrupt"),
+		                   UINT64_MAX, &v))
+			s->dropped_corrupt = v;
+	}
+	cJSON_Delete(j);
+	cnp_free(text);
+}
+
+static int add_entry(struct cnp_spool *s, const char *name, uint64_t size, uint32_t frames)
+{
+	if (s->count == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		struct entry *e = cnp_realloc(s->entries, cap * sizeof(*e));
+		if (!e)
+			return CNP_ERR_NOMEM;
+		s->entries = e;
+		s->cap = cap;
+	}
+	struct entry *e = &s->entries[s->count++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->size = size;
+	e->frames = frames;
+	s->bytes += size;
+	return CNP_OK;
+}
+
+static void remove_at(struct cnp_spool *s, size_t i)
+{
+	s->bytes -= s->entries[i].size;
+	memmove(&s->entries[i], &s->entries[i + 1], (s->count - i - 1) * sizeof(*s->entries));
+	s->count--;
+}
+
+static int is_batch_name(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 4 && n < CNP_SPOOL_NAME_MAX && strcmp(name + n - 4, ".cnp") == 0 &&
+	       name[0] != '.';
+}
+
+static void quarantine_file(struct cnp_spool *s, const char *name)
+{
+	char from[PATH_MAX], qdir[PATH_MAX], to[PATH_MAX];
+	if (path_of(s, name, from, sizeof(from)) ||
+	    path_of(s, QUARANTINE_DIR, qdir, sizeof(qdir)) ||
+	    snprintf(to, sizeof(to), "%s/%s", qdir, name) >= (int)sizeof(to))
+		return;
+	int rc = cnp_fs_mkdirs(qdir);
+	if (rc == CNP_OK)
+		rc = cnp_fs_rename(from, to);
+	if (rc == CNP_ERR_NOTFOUND)
+		return; /* already gone */
+	if (rc != CNP_OK) {
+		cnp_error("spool %s: cannot move %s to %s/: %s; removing it", s->dir, name,
+		          QUARANTINE_DIR, cnp_fs_last_error());
+		cnp_fs_remove(from);
+	}
+}
+
+/* Verifies one file found in the directory and indexes it. */
+static int scan_cb(const char *name, void *arg)
+{
+	struct cnp_spool *s = arg;
+	char path[PATH_MAX];
+	if (path_of(s, name, path, sizeof(path)) != CNP_OK)
+		return 0;
+	if (strncmp(name, ".tmp-", 5) == 0) {
+		/* A write cut short by a crash: never acknowledged, so never
+		 * counted as stored; its frames were re-read or are in a newer
+		 * batch. */
+		cnp_fs_remove(path);
+		return 0;
+	}
+	if (!is_batch_name(name))
+		return 0;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = cnp_fs_read_file(path, BATCH_FILE_MAX, &data, &len);
+	if (rc == CNP_ERR_NOMEM)
+		return rc;
+	struct cnp_batch b;
+	char why[160] = "unreadable";
+	if (rc == CNP_OK)
+		rc = cnp_batch_open(data, len, &b, why, sizeof(why));
+	if (rc == CNP_ERR_NOMEM) {
+		cnp_free(data);
+		return rc;
+	}
+	if (rc != CNP_OK) {
+		/* Count what it held if the manifest survived; else the batch
+		 * counts as one. */
+		uint32_t frames = 0;
+		if (data && cnp_batch_peek_frames(data, len, &frames) != CNP_OK)
+			frames = 0;
+		cnp_warn("spool %s: %s is corrupt (%s); moved to %s/ (%" PRIu32 " frames)", s->dir,
+		         name, why, QUARANTINE_DIR, frames);
+		quarantine_file(s, name);
+		s->dropped_corrupt += frames ? frames : 1;
+		cnp_free(data);
+		return 0;
+	}
+	cnp_free(data);
+	return add_entry(s, name, len, b.frames);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+
+int cnp_spool_open(const struct cnp_spool_config *cfg, struct cnp_spool **out)
+{
+	struct cnp_spool *s = cnp_calloc(1, sizeof(*s));
+	if (!s)
+		return CNP_ERR_NOMEM;
+	int rc = CNP_ERR_NOMEM;
+	s->dir = cnp_strdup(cfg->dir);
+	s->lock = cnp_mutex_create();
+	if (!s->dir || !s->lock)
+		goto fail;
+	s->max_bytes = cfg->max_bytes;
+	rc = cnp_fs_mkdirs(s->dir);
+	if (rc != CNP_OK) {
+		cnp_error("spool %s: cannot create the directory: %s", s->dir, cnp_fs_last_error());
+		goto fail;
+	}
+	read_state(s);
+	if (!s->id[0]) {
+		uint8_t raw[CNP_SPOOL_ID_LEN / 2];
+		cnp_random_bytes(raw, sizeof(raw));
+		cnp_hex(raw, sizeof(raw), s->id);
+	}
+	uint32_t old_corrupt = (uint32_t)s->dropped_corrupt;
+	rc = cnp_fs_list(s->dir, scan_cb, s);
+	if (rc != CNP_OK) {
+		if (rc != CNP_ERR_NOMEM)
+			cnp_error("spool %s: cannot list the directory: %s", s->dir,
+			          cnp_fs_last_error());
+		goto fail;
+	}
+	if (s->count > 1)
+		qsort(s->entries, s->count, sizeof(*s->entries), cmp_entry);
+	/* Never reuse a boot number that a stored batch carries. */
+	for (size_t i = 0; i < s->count; i++) {
+		unsigned long b = strtoul(s->entries[i].name, NULL, 10);
+		if (b >= s->boot && b < UINT32_MAX)
+			s->boot = (uint32_t)b;
+	}
+	s->boot++;
+	s->next_seq = 0;
+	rc = write_state(s);
+	if (rc != CNP_OK)
+		goto fail;
+	cnp_info("spool %s (id %s): boot %" PRIu32 ", %zu batches (%" PRIu64 " bytes) waiting%s",
+	         s->dir, s->id, s->boot, s->count, s->bytes,
+	         s->dropped_corrupt > old_corrupt ? ", corrupt ones quarantined" : "");
+	*out = s;
+	return CNP_OK;
+fail:
+	cnp_spool_close(s);
+	return rc;
+}
+
+void cnp_spool_close(struct cnp_spool *s)
+{
+	if (!s)
+		return;
+	cnp_mutex_destroy(s->lock);
+	cnp_free(s->entries);
+	cnp_free(s->dir);
+	cnp_free(s);
+}
+
+const char *cnp_spool_id(const struct cnp_spool *s)
+{
+	return s->id;
+}
+
+uint32_t cnp_spool_boot(const struct cnp_spool *s)
+{
+	return s->boot;
+}
+
+void cnp_spool_next(struct cnp_spool *s, uint64_t *seq, int *has_prev,
+                    uint8_t prev[CNP_SHA256_LEN])
+{
+	cnp_mutex_lock(s->lock);
+	*seq = s->next_seq;
+	*has_prev = s->has_prev;
+	memcpy(prev, s->prev, CNP_SHA256_LEN);
+	cnp_mutex_unlock(s->lock);
+}
+
+static void batch_name(char *out, uint32_t boot, uint64_t seq)
+{
+	snprintf(out, CNP_SPOOL_NAME_MAX, "%08" PRIu32 "-%012" PRIu64 ".cnp", boot, seq);
+}
+
+int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
+                  size_t len, uint32_t frames, const uint8_t digest[CNP_SHA256_LEN])
+{
+	if (len > s->max_bytes)
+		return CNP_ERR_TOOBIG;
+	char name[CNP_SPOOL_NAME_MAX];
+	batch_name(name, s->boot, seq);
+	cnp_mutex_lock(s->lock);
+	/* Make room first: oldest batches that are not being uploaded go. */
+	size_t i = 0;
+	while (s->bytes + len > s->max_bytes && i < s->count) {
+		if (s->entries[i].checked_out) {
+			i++;
+			continue;
+		}
+		char path[PATH_MAX];
+		if (path_of(s, s->entries[i].name, path, sizeof(path)) == CNP_OK)
+			cnp_fs_remove(path);
+		cnp_warn("spool %s: full; dropped %s (%" PRIu32 " frames)", s->dir,
+		         s->entries[i].name, s->entries[i].frames);
+		s->dropped_full += s->entries[i].frames;
+		remove_at(s, i);
+	}
+	int rc = cnp_fs_write_atomic(s->dir, name, data, len);
+	if (rc != CNP_OK) {
+		cnp_error("spool %s: cannot write %s: %s", s->dir, name, cnp_fs_last_error());
+		goto out;
+	}
+	rc = add_entry(s, name, len, frames);
+	if (rc != CNP_OK)
+		goto out;
+	s->next_seq = seq + 1;
+	s->has_prev = 1;
+	memcpy(s->prev, digest, CNP_SHA256_LEN);
+	/* The batch is safe even if this fails: the next boot number is
+	 * derived from the batch names as well. */
+	write_state(s);
+out:
+	cnp_mutex_unlock(s->lock);
+	return rc;
+}
+
+static struct entry *find(struct cnp_spool *s, const char *name, size_t *index)
+{
+	for (size_t i = 0; i < s->count; i++) {
+		if (strcmp(s->entries[i].name, name) == 0) {
+			*index = i;
+			return &s->entries[i];
+		}
+	}
+	return NULL;
+}
+
+int cnp_spool_checkout(struct cnp_spool *s, struct cnp_spool_entry *out)
+{
+	int rc = CNP_ERR_NOTFOUND;
+	cnp_mutex_lock(s->lock);
+	for (size_t i = 0; i < s->count; i++) {
+		struct entry *e = &s->entries[i];
+		if (e->checked_out)
+			continue;
+		e->checked_out = 1;
+		memcpy(out->name, e->name, sizeof(out->name));
+		out->size = e->size;
+		out->frames = e->frames;
+		rc = CNP_OK;
+		break;
+	}
+	cnp_mutex_unlock(s->lock);
+	return rc;
+}
+
+void cnp_spool_release(struct cnp_spool *s, const char *name)
+{
+	size_t i;
+	cnp_mutex_lock(s->lock);
+	struct entry *e = find(s, name, &i);
+	if (e)
+		e->checked_out = 0;
+	cnp_mutex_unlock(s->lock);
+}
+
+int cnp_spool_ack(struct cnp_spool *s, const char *name)
+{
+	char path[PATH_MAX];
+	size_t i;
+	int rc = path_of(s, name, path, sizeof(path));
+	if (rc != CNP_OK)
+		return rc;
+	cnp_mutex_lock(s->lock);
+	if (find(s, name, &i)) {
+		rc = cnp_fs_remove(path);
+		if (rc == CNP_OK || rc == CNP_ERR_NOTFOUND) {
+			remove_at(s, i);
+			rc = CNP_OK;
+		} else {
+			cnp_error("spool %s: cannot remove acknowledged %s: %s", s->dir, name,
+			          cnp_fs_last_error());
+		}
+	} else {
+		rc = CNP_ERR_NOTFOUND;
+	}
+	cnp_mutex_unlock(s->lock);
+	return rc;
+}
+
+void cnp_spool_quarantine(struct cnp_spool *s, const char *name, uint32_t frames)
+{
+	size_t i;
+	cnp_mutex_lock(s->lock);
+	if (find(s, name, &i)) {
+		quarantine_file(s, name);
+		s->dropped_corrupt += frames ? frames : 1;
+		remove_at(s, i);
+	}
+	cnp_mutex_unlock(s->lock);
+}
+
+int cnp_spool_read(struct cnp_spool *s, const char *name, uint8_t **data, size_t *len)
+{
+	char path[PATH_MAX];
+	int rc = path_of(s, name, path, sizeof(path));
+	if (rc == CNP_OK)
+		rc = cnp_fs_read_file(path, BATCH_FILE_MAX, data, len);
+	return rc;
+}
+
+void cnp_spool_take_dropped(struct cnp_spool *s, uint64_t *spool_full, uint64_t *corrupt)
+{
+	cnp_mutex_lock(s->lock);
+	*spool_full = s->dropped_full;
+	*corrupt = s->dropped_corrupt;
+	s->dropped_full = 0;
+	s->dropped_corrupt = 0;
+	cnp_mutex_unlock(s->lock);
+}
+
+void cnp_spool_usage(struct cnp_spool *s, unsigned *batches, uint64_t *bytes)
+{
+	cnp_mutex_lock(s->lock);
+	*batches = (unsigned)s->count;
+	*bytes = s->bytes;
+	cnp_mutex_unlock(s->lock);
+}

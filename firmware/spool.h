@@ -1,0 +1,101 @@
+/*
+ * The spool: sealed batches on flash, waiting for the endpoint.
+ *
+ * - A batch is written atomically (temporary file, fsync, rename, directory
+ *   fsync) as DIR/BBBBBBBB-SSSSSSSSSSSS.cnp (boot and sequence number, zero
+ *   padded so that names sort in order) and removed only by cnp_spool_ack(),
+ *   after an endpoint acknowledged it.
+ * - DIR/state.json keeps the boot counter, the next sequence number and the
+ *   digest of the last batch, so batch names never repeat and batches form
+ *   a chain across restarts.
+ * - On open, every batch is verified (structure and SHA-256); a corrupt or
+ *   torn one is moved to DIR/quarantine/ and its frames (when the manifest
+ *   can still be read) or the batch itself are counted.
+ * - Bounded by max_bytes: when a new batch does not fit, the oldest batches
+ *   not being uploaded are evicted and their frames counted as dropped. The
+ *   batch being uploaded is never evicted, so the spool can exceed max_bytes
+ *   by at most that one batch.
+ *
+ * Thread-safe: the collector puts while the uploader checks out and acks.
+ */
+#ifndef CNP_SPOOL_H
+#define CNP_SPOOL_H
+
+#include "firmware/batch.h"
+#include "platform/crypto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CNP_SPOOL_NAME_MAX 32
+
+struct cnp_spool_config {
+	const char *dir;
+	uint64_t max_bytes; /* total size of stored batches */
+};
+
+struct cnp_spool_entry {
+	char name[CNP_SPOOL_NAME_MAX]; /* file name in the spool directory */
+	uint64_t size;
+	uint32_t frames;
+};
+
+struct cnp_spool;
+
+/*
+ * Opens (creating if needed) the spool directory, starts a new boot,
+ * verifies and indexes the batches already there.
+ * @retval CNP_ERR_IO the directory cannot be created or written; the log
+ *                    says which and why
+ */
+int cnp_spool_open(const struct cnp_spool_config *cfg, struct cnp_spool **out);
+void cnp_spool_close(struct cnp_spool *s);
+
+/* The spool's random id (CNP_SPOOL_ID_LEN hex digits), made when the spool
+ * is created: it keeps object keys unique when a vehicle's flash is wiped
+ * and boot numbers start again. */
+const char *cnp_spool_id(const struct cnp_spool *s);
+
+/* The boot number of this run (previous boot + 1). */
+uint32_t cnp_spool_boot(const struct cnp_spool *s);
+
+/* The sequence number and previous digest for the next batch. */
+void cnp_spool_next(struct cnp_spool *s, uint64_t *seq, int *has_prev,
+                    uint8_t prev[CNP_SHA256_LEN]);
+
+/*
+ * Stores a sealed batch with sequence number `seq` (from cnp_spool_next).
+ * Evicts the oldest batches if needed (see cnp_spool_take_dropped).
+ * @retval CNP_ERR_TOOBIG the batch alone is larger than max_bytes
+ * @retval CNP_ERR_IO     the write failed; nothing was stored
+ */
+int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
+                  size_t len, uint32_t frames,
+                  const uint8_t digest[CNP_SHA256_LEN]);
+
+/*
+ * The oldest batch not checked out, now checked out (skipped by eviction)
+ * until acked or released. @retval CNP_ERR_NOTFOUND none waiting.
+ */
+int cnp_spool_checkout(struct cnp_spool *s, struct cnp_spool_entry *e);
+/* Gives a checked-out batch back (upload failed; retry later). */
+void cnp_spool_release(struct cnp_spool *s, const char *name);
+/* Deletes a batch the endpoint acknowledged. */
+int cnp_spool_ack(struct cnp_spool *s, const char *name);
+/* Moves a batch that fails its checks to quarantine/ and counts it. */
+void cnp_spool_quarantine(struct cnp_spool *s, const char *name,
+                          uint32_t frames_if_known);
+
+/* Reads a batch's bytes into a cnp_malloc buffer (caller frees). */
+int cnp_spool_read(struct cnp_spool *s, const char *name, uint8_t **data,
+                   size_t *len);
+
+/* Frames lost by eviction (spool_full) and corruption since the last call,
+ * then zeroes them; they go into the next batch's manifest. */
+void cnp_spool_take_dropped(struct cnp_spool *s, uint64_t *spool_full,
+                            uint64_t *corrupt);
+
+/* Batches and bytes stored now. */
+void cnp_spool_usage(struct cnp_spool *s, unsigned *batches, uint64_t *bytes);
+
+#endif

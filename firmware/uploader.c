@@ -1,0 +1,240 @@
+#include "firmware/uploader.h"
+
+#include "firmware/alloc.h"
+#include "firmware/batch.h"
+#include "firmware/error.h"
+#include "platform/clock.h"
+#include "platform/log.h"
+#include "platform/random.h"
+#include "platform/thread.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Sleep when the spool is empty and nobody kicks (a kick ends it early). */
+#define IDLE_WAIT_US 1000000u
+/* Smallest retry delay, so that full jitter never spins. */
+#define MIN_DELAY_US 50000u
+
+struct ep_state {
+	struct cnp_endpoint *ep;
+	unsigned fails;      /* consecutive failures */
+	uint64_t next_try_us;
+};
+
+struct cnp_uploader {
+	struct cnp_spool *spool;
+	struct ep_state eps[CNP_UPLOADER_MAX_ENDPOINTS];
+	unsigned n;
+	struct cnp_uploader_config cfg;
+	atomic_int *cancel;
+	struct cnp_thread *thread;
+	struct cnp_event *wake;
+	struct cnp_mutex *stats_lock;
+	struct cnp_uploader_stats stats;
+};
+
+int cnp_uploader_create(struct cnp_uploader **out, struct cnp_spool *spool,
+                        struct cnp_endpoint **endpoints, unsigned n,
+                        const struct cnp_uploader_config *cfg, atomic_int *cancel)
+{
+	if (n == 0 || n > CNP_UPLOADER_MAX_ENDPOINTS)
+		return CNP_ERR_INVAL;
+	struct cnp_uploader *u = cnp_calloc(1, sizeof(*u));
+	if (!u)
+		return CNP_ERR_NOMEM;
+	u->wake = cnp_event_create();
+	u->stats_lock = cnp_mutex_create();
+	if (!u->wake || !u->stats_lock) {
+		cnp_event_destroy(u->wake);
+		cnp_mutex_destroy(u->stats_lock);
+		cnp_free(u);
+		return CNP_ERR_NOMEM;
+	}
+	u->spool = spool;
+	u->n = n;
+	for (unsigned i = 0; i < n; i++)
+		u->eps[i].ep = endpoints[i];
+	u->cfg = *cfg;
+	if (u->cfg.backoff_base_ms == 0)
+		u->cfg.backoff_base_ms = 1;
+	if (u->cfg.backoff_cap_ms < u->cfg.backoff_base_ms)
+		u->cfg.backoff_cap_ms = u->cfg.backoff_base_ms;
+	u->cancel = cancel;
+	*out = u;
+	return CNP_OK;
+}
+
+void cnp_uploader_destroy(struct cnp_uploader *u)
+{
+	if (!u)
+		return;
+	cnp_uploader_stop(u);
+	for (unsigned i = 0; i < u->n; i++)
+		cnp_endpoint_destroy(u->eps[i].ep);
+	cnp_event_destroy(u->wake);
+	cnp_mutex_destroy(u->stats_lock);
+	cnp_free(u);
+}
+
+/* Capped exponential bound, full jitter below it. */
+static uint64_t backoff_us(const struct cnp_uploader *u, unsigned fails, long retry_after_s)
+{
+	uint64_t bound = u->cfg.backoff_base_ms * 1000u;
+	uint64_t cap = u->cfg.backoff_cap_ms * 1000u;
+	for (unsigned i = 1; i < fails && bound < cap; i++)
+		bound *= 2;
+	if (bound > cap)
+		bound = cap;
+	uint64_t d = cnp_random_below(bound + 1);
+	uint64_t floor_us = MIN_DELAY_US < cap ? MIN_DELAY_US : cap;
+	if (d < floor_us)
+		d = floor_us;
+	if (retry_after_s >= 0) {
+		/* Honour the server, but never sleep past the cap's order: a
+		 * hostile or confused server must not park the agent for days. */
+		uint64_t ra = (uint64_t)retry_after_s * 1000000u;
+		if (ra > 10 * cap)
+			ra = 10 * cap;
+		if (ra > d)
+			d = ra;
+	}
+	return d;
+}
+
+int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us)
+{
+	struct cnp_spool_entry e;
+	*wait_us = IDLE_WAIT_US;
+	if (cnp_spool_checkout(u->spool, &e) != CNP_OK)
+		return CNP_ERR_NOTFOUND;
+
+	struct ep_state *st = NULL;
+	uint64_t soonest = UINT64_MAX;
+	for (unsigned i = 0; i < u->n; i++) {
+		if (u->eps[i].next_try_us <= now_us) {
+			st = &u->eps[i];
+			break;
+		}
+		if (u->eps[i].next_try_us < soonest)
+			soonest = u->eps[i].next_try_us;
+	}
+	if (!st) {
+		cnp_spool_release(u->spool, e.name);
+		*wait_us = soonest - now_us;
+		return CNP_ERR_AGAIN;
+	}
+
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = cnp_spool_read(u->spool, e.name, &data, &len);
+	struct cnp_batch b;
+	char why[160] = "unreadable";
+	if (rc == CNP_OK)
+		rc = cnp_batch_open(data, len, &b, why, sizeof(why));
+	if (rc == CNP_ERR_CORRUPT || rc == CNP_ERR_UNSUPPORTED || rc == CNP_ERR_NOTFOUND) {
+		/* Flash corruption since it was written, a format this agent
+		 * cannot read, or a file removed behind the agent's back: never
+		 * upload garbage; keep what is left aside and count it. */
+		cnp_error("spool batch %s %s (%s); quarantined", e.name,
+		          rc == CNP_ERR_NOTFOUND ? "vanished" : "fails its checks",
+		          rc == CNP_ERR_NOTFOUND ? "file removed" : why);
+		cnp_spool_quarantine(u->spool, e.name, e.frames);
+		cnp_free(data);
+		cnp_mutex_lock(u->stats_lock);
+		u->stats.quarantined++;
+		cnp_mutex_unlock(u->stats_lock);
+		*wait_us = 0;
+		return CNP_ERR_CORRUPT;
+	}
+	if (rc != CNP_OK) {
+		/* Out of memory, or the file could not be read (I/O error, too
+		 * many open files): transient, the batch stays for later. */
+		cnp_error("cannot read spool batch %s (%s); retrying later", e.name,
+		          cnp_strerror(rc));
+		cnp_free(data);
+		cnp_spool_release(u->spool, e.name);
+		*wait_us = IDLE_WAIT_US;
+		return rc;
+	}
+
+	char key[CNP_BATCH_VEHICLE_MAX + CNP_SPOOL_ID_LEN + CNP_SPOOL_NAME_MAX + 3];
+	snprintf(key, sizeof(key), "%s/%s/%s", b.vehicle, b.spool_id, e.name);
+	struct cnp_put_result res = {.status = 0, .retry_after_s = -1, .detail = ""};
+	uint64_t t0 = cnp_clock_mono_us();
+	rc = st->ep->ops->put(st->ep, key, data, len, &res);
+	uint64_t latency = cnp_clock_mono_us() - t0;
+	cnp_free(data);
+
+	cnp_mutex_lock(u->stats_lock);
+	u->stats.attempts++;
+	if (rc == CNP_OK) {
+		u->stats.batches++;
+		u->stats.bytes += len;
+		u->stats.last_latency_us = latency;
+	} else if (rc != CNP_ERR_CANCELLED) {
+		u->stats.failures++;
+	}
+	cnp_mutex_unlock(u->stats_lock);
+
+	if (rc == CNP_OK) {
+		cnp_spool_ack(u->spool, e.name);
+		if (st->fails)
+			cnp_info("upload to %s works again after %u failures", st->ep->url, st->fails);
+		st->fails = 0;
+		st->next_try_us = 0;
+		cnp_debug("uploaded %s (%zu bytes, %" PRIu32 " frames) in %" PRIu64 " ms", key,
+		          len, e.frames, latency / 1000);
+		*wait_us = 0;
+		return CNP_OK;
+	}
+	cnp_spool_release(u->spool, e.name);
+	if (rc == CNP_ERR_CANCELLED)
+		return rc;
+	st->fails++;
+	uint64_t delay = backoff_us(u, st->fails, res.retry_after_s);
+	st->next_try_us = now_us + delay;
+	cnp_warn("upload of %s failed (%s): %s; batch kept in the spool, retry in %" PRIu64 " ms",
+	         key, cnp_strerror(rc), res.detail[0] ? res.detail : st->ep->url, delay / 1000);
+	*wait_us = 0; /* another endpoint may take it at once */
+	return rc;
+}
+
+static void thread_main(void *arg)
+{
+	struct cnp_uploader *u = arg;
+	while (!atomic_load(u->cancel)) {
+		uint64_t wait = 0;
+		cnp_uploader_step(u, cnp_clock_mono_us(), &wait);
+		if (wait > 0 && !atomic_load(u->cancel))
+			cnp_event_wait(u->wake, wait);
+	}
+}
+
+int cnp_uploader_start(struct cnp_uploader *u)
+{
+	return cnp_thread_start(&u->thread, thread_main, u);
+}
+
+void cnp_uploader_stop(struct cnp_uploader *u)
+{
+	if (!u->thread)
+		return;
+	atomic_store(u->cancel, 1);
+	cnp_event_signal(u->wake);
+	cnp_thread_join(u->thread);
+	u->thread = NULL;
+}
+
+void cnp_uploader_kick(struct cnp_uploader *u)
+{
+	cnp_event_signal(u->wake);
+}
+
+void cnp_uploader_get_stats(struct cnp_uploader *u, struct cnp_uploader_stats *st)
+{
+	cnp_mutex_lock(u->stats_lock);
+	*st = u->stats;
+	cnp_mutex_unlock(u->stats_lock);
+}

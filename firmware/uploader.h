@@ -1,0 +1,71 @@
+/*
+ * The uploader: takes the oldest batch from the spool, sends it to the
+ * first endpoint that is not backing off (failover in configured order),
+ * and deletes it from the spool only when that endpoint acknowledged it.
+ * A failed attempt leaves the batch in the spool and backs the endpoint off
+ * with capped, fully jittered exponential delays (a server's Retry-After is
+ * honoured as a minimum, up to ten times the cap: a confused server must not
+ * park the agent for days).
+ *
+ * Runs on its own thread (cnp_uploader_start) so that a slow link never
+ * stalls reading the bus; cnp_uploader_step() runs one attempt on the
+ * caller's thread, for tests.
+ */
+#ifndef CNP_UPLOADER_H
+#define CNP_UPLOADER_H
+
+#include "firmware/endpoint.h"
+#include "firmware/spool.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define CNP_UPLOADER_MAX_ENDPOINTS 8
+
+struct cnp_uploader_config {
+	uint64_t backoff_base_ms; /* first retry delay bound */
+	uint64_t backoff_cap_ms;  /* largest retry delay */
+};
+
+struct cnp_uploader_stats {
+	uint64_t batches;    /* acknowledged */
+	uint64_t bytes;      /* acknowledged batch bytes */
+	uint64_t attempts;
+	uint64_t failures;
+	uint64_t quarantined;
+	uint64_t last_latency_us;
+};
+
+struct cnp_uploader;
+
+/*
+ * Takes ownership of the `n` endpoints (destroyed with the uploader).
+ * `cancel` is raised by cnp_uploader_stop to abort a transfer in progress;
+ * pass the same flag to the endpoints.
+ */
+int cnp_uploader_create(struct cnp_uploader **out, struct cnp_spool *spool,
+                        struct cnp_endpoint **endpoints, unsigned n,
+                        const struct cnp_uploader_config *cfg, atomic_int *cancel);
+void cnp_uploader_destroy(struct cnp_uploader *u);
+
+/* Starts the upload thread. */
+int cnp_uploader_start(struct cnp_uploader *u);
+/* Raises the cancel flag, aborts a transfer in progress, joins the thread.
+ * A batch being sent stays in the spool. */
+void cnp_uploader_stop(struct cnp_uploader *u);
+/* Wakes the thread: a new batch is in the spool. */
+void cnp_uploader_kick(struct cnp_uploader *u);
+
+/*
+ * One attempt at `now_us` (monotonic).
+ * @retval CNP_OK           a batch was delivered and removed from the spool
+ * @retval CNP_ERR_NOTFOUND the spool is empty
+ * @retval CNP_ERR_AGAIN    every endpoint is backing off
+ * @retval other            the attempt failed; the batch stays
+ * *wait_us: how long the caller may sleep before the next useful attempt.
+ */
+int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us);
+
+void cnp_uploader_get_stats(struct cnp_uploader *u, struct cnp_uploader_stats *st);
+
+#endif
