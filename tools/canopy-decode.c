@@ -105,7 +105,17 @@ static int walk(struct list *l, const char *path, int explicit)
 	}
 	struct dirent *e;
 	int rc = 0;
-	while (rc == 0 && (e = readdir(d)) != NULL) {
+	while (rc == 0) {
+		errno = 0;
+		e = readdir(d);
+		if (!e) {
+			if (errno != 0) {
+				fprintf(stderr, "canopy-decode: %s: cannot list: %s\n", path,
+				        strerror(errno));
+				l->errors++;
+			}
+			break;
+		}
 		if (e->d_name[0] == '.')
 			continue; /* ".", "..", and temporary files */
 		char sub[PATH_MAX];

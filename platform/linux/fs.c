@@ -190,7 +190,15 @@ int cnp_fs_list(const char *dir, int (*cb)(const char *name, void *arg),
 	int rc = CNP_OK;
 	struct dirent *e;
 	char path[PATH_MAX];
-	while ((e = readdir(d)) != NULL) {
+	for (;;) {
+		errno = 0;
+		e = readdir(d);
+		if (!e) {
+			/* A failed listing must not look like an empty folder. */
+			if (errno != 0)
+				rc = fail(CNP_ERR_IO);
+			break;
+		}
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		int is_reg = e->d_type == DT_REG;
