@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct ctx {
@@ -151,26 +152,158 @@ static void get_bool(struct ctx *c, const cJSON *obj, const char *key,
 	*out = cJSON_IsTrue(j);
 }
 
+/* A CAN id or mask: a JSON number or a "0x..." hex string. */
+static int get_can_id(struct ctx *c, const cJSON *j, const char *path, uint32_t *out)
+{
+	uint64_t v = 0;
+	if (cJSON_IsString(j)) {
+		const char *t = j->valuestring;
+		char *end = NULL;
+		if ((t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) && t[2]) {
+			unsigned long long x = strtoull(t + 2, &end, 16);
+			if (*end == 0 && x <= 0x1FFFFFFFu) {
+				*out = (uint32_t)x;
+				return 0;
+			}
+		}
+		bad(c, path, "expected a CAN id up to 0x1FFFFFFF (number or \"0x...\"), got \"%s\"", t);
+		return -1;
+	}
+	if (cnp_json_uint(j, 0x1FFFFFFFu, &v) != CNP_OK) {
+		bad(c, path, "expected a CAN id up to 0x1FFFFFFF (number or \"0x...\"), got %s",
+		    type_name(j));
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static void parse_filters(struct ctx *c, const cJSON *arr, const char *path,
+                          struct cnp_source_config *out)
+{
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > CNP_SOURCE_MAX_FILTERS) {
+		bad(c, path, "expected an array of at most %d filters, got %s",
+		    CNP_SOURCE_MAX_FILTERS, cJSON_IsArray(arr) ? "too many" : type_name(arr));
+		return;
+	}
+	static const char *const keys[] = {"id", "mask", "extended", NULL};
+	const cJSON *f;
+	cJSON_ArrayForEach(f, arr)
+	{
+		char p[128], q[160];
+		snprintf(p, sizeof(p), "%.100s[%u]", path, out->n_filters);
+		struct cnp_can_filter *flt = &out->filters[out->n_filters++];
+		if (!cJSON_IsObject(f)) {
+			bad(c, p, "expected an object {\"id\", \"mask\", \"extended\"}, got %s",
+			    type_name(f));
+			continue;
+		}
+		check_keys(c, f, p, keys);
+		snprintf(q, sizeof(q), "%s.id", p);
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(f, "id");
+		if (!id)
+			bad(c, q, "required CAN id is missing");
+		else
+			get_can_id(c, id, q, &flt->id);
+		snprintf(q, sizeof(q), "%s.extended", p);
+		get_bool(c, f, "extended", q, &flt->extended);
+		flt->mask = flt->extended ? 0x1FFFFFFFu : 0x7FFu;
+		const cJSON *mask = cJSON_GetObjectItemCaseSensitive(f, "mask");
+		snprintf(q, sizeof(q), "%s.mask", p);
+		if (mask)
+			get_can_id(c, mask, q, &flt->mask);
+		if (!flt->extended && flt->id > 0x7FF) {
+			snprintf(q, sizeof(q), "%s.id", p);
+			bad(c, q, "0x%X does not fit 11 bits; set \"extended\": true for a 29-bit id",
+			    flt->id);
+		}
+	}
+}
+
 static void parse_source(struct ctx *c, const cJSON *s, const char *path,
                          struct cnp_source_config *out)
 {
-	static const char *const keys[] = {"type", "path", "pace", NULL};
+	static const char *const candump_keys[] = {"type", "path", "pace", "loop", NULL};
+	static const char *const socketcan_keys[] = {"type", "interfaces", "filters",
+	                                             "rcvbuf_bytes", "reopen_ms", NULL};
+	static const char *const sim_keys[] = {"type", "profile", "seed", "duration_s",
+	                                       "start_time", "pace", NULL};
 	char p[96];
 	if (!cJSON_IsObject(s)) {
 		bad(c, path, "expected an object, got %s", type_name(s));
 		return;
 	}
-	check_keys(c, s, path, keys);
 	snprintf(p, sizeof(p), "%s.type", path);
 	get_string(c, s, "type", p, out->type, sizeof(out->type), 1);
-	if (out->type[0] && strcmp(out->type, "candump") != 0) {
-		bad(c, p, "unknown source type \"%s\" (known: \"candump\")", out->type);
-		return;
-	}
-	snprintf(p, sizeof(p), "%s.path", path);
-	get_path(c, s, "path", p, out->path, sizeof(out->path), 1);
 	out->pace = CNP_PACE_MAX;
 	out->speed = 1.0;
+	out->rcvbuf_bytes = CNP_DEFAULT_RCVBUF_BYTES;
+	out->reopen_ms = CNP_DEFAULT_REOPEN_MS;
+	out->start_time_us = CNP_DEFAULT_SIM_START_US;
+	if (strcmp(out->type, "socketcan") == 0) {
+		check_keys(c, s, path, socketcan_keys);
+		const cJSON *ifs = cJSON_GetObjectItemCaseSensitive(s, "interfaces");
+		snprintf(p, sizeof(p), "%s.interfaces", path);
+		if (!cJSON_IsArray(ifs) || cJSON_GetArraySize(ifs) == 0 ||
+		    cJSON_GetArraySize(ifs) > CNP_SOURCE_MAX_IFACES) {
+			bad(c, p, "expected an array of 1 to %d interface names, got %s",
+			    CNP_SOURCE_MAX_IFACES, cJSON_IsArray(ifs) ? "a wrong number" : type_name(ifs));
+		} else {
+			const cJSON *it;
+			cJSON_ArrayForEach(it, ifs)
+			{
+				char q[128];
+				snprintf(q, sizeof(q), "%.100s[%u]", p, out->n_interfaces);
+				size_t n = cJSON_IsString(it) ? strlen(it->valuestring) : 0;
+				if (n == 0 || n > 15 || strchr(it->valuestring, '/') ||
+				    strpbrk(it->valuestring, " \t\n")) {
+					bad(c, q, "expected an interface name of 1 to 15 characters");
+					out->n_interfaces++;
+					continue;
+				}
+				memcpy(out->interfaces[out->n_interfaces++], it->valuestring, n + 1);
+			}
+		}
+		const cJSON *filters = cJSON_GetObjectItemCaseSensitive(s, "filters");
+		snprintf(p, sizeof(p), "%s.filters", path);
+		if (filters)
+			parse_filters(c, filters, p, out);
+		snprintf(p, sizeof(p), "%s.rcvbuf_bytes", path);
+		get_uint(c, s, "rcvbuf_bytes", p, 65536, 1u << 30, &out->rcvbuf_bytes);
+		snprintf(p, sizeof(p), "%s.reopen_ms", path);
+		get_uint(c, s, "reopen_ms", p, 10, 3600000, &out->reopen_ms);
+		return;
+	}
+	if (strcmp(out->type, "sim") == 0) {
+		check_keys(c, s, path, sim_keys);
+		snprintf(p, sizeof(p), "%s.profile", path);
+		get_string(c, s, "profile", p, out->profile, sizeof(out->profile), 1);
+		if (out->profile[0] && strcmp(out->profile, "ev") && strcmp(out->profile, "ice"))
+			bad(c, p, "unknown simulator profile \"%s\" (known: \"ev\", \"ice\")",
+			    out->profile);
+		snprintf(p, sizeof(p), "%s.seed", path);
+		get_uint(c, s, "seed", p, 0, UINT64_MAX, &out->seed);
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(s, "duration_s");
+		snprintf(p, sizeof(p), "%s.duration_s", path);
+		if (d && (!cJSON_IsNumber(d) || !(d->valuedouble >= 0) || d->valuedouble > 1e7))
+			bad(c, p, "expected a number of seconds from 0 (endless) to 1e7, got %s",
+			    type_name(d));
+		else if (d)
+			out->duration_s = d->valuedouble;
+		snprintf(p, sizeof(p), "%s.start_time", path);
+		get_uint(c, s, "start_time", p, 0, UINT64_MAX / 2, &out->start_time_us);
+	} else if (strcmp(out->type, "candump") == 0) {
+		check_keys(c, s, path, candump_keys);
+		snprintf(p, sizeof(p), "%s.path", path);
+		get_path(c, s, "path", p, out->path, sizeof(out->path), 1);
+		snprintf(p, sizeof(p), "%s.loop", path);
+		get_bool(c, s, "loop", p, &out->loop);
+	} else {
+		if (out->type[0])
+			bad(c, p, "unknown source type \"%s\" (known: \"candump\", \"socketcan\", \"sim\")",
+			    out->type);
+		return;
+	}
 	const cJSON *pace = cJSON_GetObjectItemCaseSensitive(s, "pace");
 	snprintf(p, sizeof(p), "%s.pace", path);
 	if (!pace)

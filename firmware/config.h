@@ -24,12 +24,44 @@ enum cnp_pace {
 	CNP_PACE_RECORDED = 1, /* at the recorded timing, times `speed` */
 };
 
-struct cnp_source_config {
-	char type[16];              /* "candump" */
-	char path[CNP_PATH_MAX];    /* candump: the log file */
-	enum cnp_pace pace;
-	double speed;               /* recorded pace factor; 1.0 = real time */
+#define CNP_SOURCE_MAX_IFACES 8
+#define CNP_SOURCE_MAX_FILTERS 32
+
+/* A kernel-style CAN id filter: a frame passes when
+ * (frame id & mask) == (id & mask) and its id length matches `extended`. */
+struct cnp_can_filter {
+	uint32_t id;
+	uint32_t mask;
+	int extended; /* nonzero: 29-bit ids; zero: 11-bit ids */
 };
+
+struct cnp_source_config {
+	char type[16];              /* "candump", "socketcan" or "sim" */
+	enum cnp_pace pace;         /* candump, sim */
+	double speed;               /* recorded pace factor; 1.0 = real time */
+
+	/* candump */
+	char path[CNP_PATH_MAX];    /* the log file */
+	int loop;                   /* start again at the end (never EOF) */
+
+	/* socketcan */
+	char interfaces[CNP_SOURCE_MAX_IFACES][16];
+	unsigned n_interfaces;
+	struct cnp_can_filter filters[CNP_SOURCE_MAX_FILTERS];
+	unsigned n_filters;         /* 0: every frame */
+	uint64_t rcvbuf_bytes;      /* socket receive buffer asked for */
+	uint64_t reopen_ms;         /* retry interval for a missing/down interface */
+
+	/* sim */
+	char profile[8];            /* "ev" or "ice" */
+	uint64_t seed;
+	double duration_s;          /* simulated seconds; 0: endless */
+	uint64_t start_time_us;     /* simulated epoch of the first frame */
+};
+
+#define CNP_DEFAULT_RCVBUF_BYTES (4u * 1024u * 1024u)
+#define CNP_DEFAULT_REOPEN_MS 1000u
+#define CNP_DEFAULT_SIM_START_US 1700000000000000u /* 2023-11-14T22:13:20Z */
 
 struct cnp_config {
 	char vehicle_id[64];
