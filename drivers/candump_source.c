@@ -4,6 +4,9 @@
  * next batch's manifest as dropped.malformed_input) and logged with file and
  * line number (the first MAX_LINE_WARNINGS of them; then a total at the
  * end): one bad line in a day-long log must not cost the rest of it.
+ *
+ * With "loop", the log starts again at its end, its timestamps shifted so
+ * that time keeps going forward: pass k adds k x (last - first + 1 ms).
  */
 #include "drivers/source.h"
 
@@ -32,6 +35,11 @@ struct candump_source {
 	int skipping;      /* inside an over-long line: drop to its end */
 	enum cnp_pace pace;
 	double speed;
+	int loop;
+	uint64_t loop_offset;  /* added to timestamps from the second pass on */
+	uint64_t file_first_ts, file_last_ts;
+	int have_file_ts;
+	uint64_t frames_this_pass;
 	int started;
 	uint64_t first_ts, start_mono;
 	int have_pending;  /* a parsed frame waits for its time (paced) */
@@ -138,6 +146,20 @@ static int candump_read(struct cnp_source *src, struct cnp_frame *frames, size_t
 			int rc = next_frame(s, f);
 			if (rc == CNP_ERR_AGAIN)
 				continue;
+			if (rc == CNP_ERR_EOF && s->loop && s->frames_this_pass > 0) {
+				/* Start again, time moving on. */
+				if (fseek(s->f, 0, SEEK_SET) != 0) {
+					cnp_error("%s: cannot rewind to loop: %s", s->path, strerror(errno));
+					return CNP_ERR_IO;
+				}
+				clearerr(s->f);
+				s->pos = s->len = 0;
+				s->eof = 0;
+				s->line_no = 0;
+				s->frames_this_pass = 0;
+				s->loop_offset += s->file_last_ts - s->file_first_ts + 1000u;
+				continue;
+			}
 			if (rc == CNP_ERR_EOF) {
 				if (s->base.stats.malformed > MAX_LINE_WARNINGS)
 					cnp_warn("%s: %" PRIu64 " malformed lines skipped in all", s->path,
@@ -146,6 +168,16 @@ static int candump_read(struct cnp_source *src, struct cnp_frame *frames, size_t
 			}
 			if (rc != CNP_OK)
 				return rc;
+			if (!s->have_file_ts) {
+				s->have_file_ts = 1;
+				s->file_first_ts = s->file_last_ts = f->ts_us;
+			}
+			if (s->loop_offset == 0 && f->ts_us > s->file_last_ts)
+				s->file_last_ts = f->ts_us;
+			if (f->ts_us < s->file_first_ts && s->loop_offset == 0)
+				s->file_first_ts = f->ts_us;
+			f->ts_us += s->loop_offset;
+			s->frames_this_pass++;
 		}
 		if (s->pace == CNP_PACE_RECORDED) {
 			uint64_t now = cnp_clock_mono_us();
@@ -196,6 +228,7 @@ int cnp_candump_source_create(const struct cnp_source_config *cfg,
 	s->base.ifaces = ifaces;
 	s->pace = cfg->pace;
 	s->speed = cfg->speed > 0 ? cfg->speed : 1.0;
+	s->loop = cfg->loop;
 	s->path = cnp_strdup(cfg->path);
 	s->buf = cnp_malloc(BLOCK + CNP_CANDUMP_LINE_MAX);
 	if (!s->path || !s->buf) {

@@ -548,6 +548,48 @@ static void test_trace(void)
 	cnp_source_destroy(src);
 }
 
+/* "loop": the log starts again, time moving on, and never ends. */
+static void test_loop(void)
+{
+	static const char text[] = "(1.000000) can0 123#11\n(1.500000) can0 456#22\nbad line\n";
+	const char *path = tmp_file("loop.log", text, sizeof(text) - 1);
+	struct cnp_source_config sc;
+	memset(&sc, 0, sizeof(sc));
+	snprintf(sc.type, sizeof(sc.type), "candump");
+	snprintf(sc.path, sizeof(sc.path), "%s", path);
+	sc.loop = 1;
+	struct cnp_ifaces ifaces;
+	cnp_ifaces_init(&ifaces);
+	struct cnp_source *src = NULL;
+	CHECK_EQ(cnp_candump_source_create(&sc, &ifaces, &src), CNP_OK);
+	if (!src)
+		return;
+	struct cnp_frame f[7];
+	size_t n = 0;
+	uint64_t wait = 0;
+	CHECK_EQ(src->ops->read(src, f, 7, &n, &wait), CNP_OK);
+	CHECK_EQ(n, 7);
+	static const uint64_t want_ts[7] = {1000000, 1500000, 1501000, 2001000,
+	                                    2002000, 2502000, 2503000};
+	static const uint32_t want_id[7] = {0x123, 0x456, 0x123, 0x456, 0x123, 0x456, 0x123};
+	for (size_t i = 0; i < n && i < 7; i++) {
+		CHECK_EQ(f[i].ts_us, want_ts[i]);
+		CHECK_EQ(f[i].id, want_id[i]);
+	}
+	CHECK_EQ(src->stats.malformed, 3); /* the bad line, once per pass */
+	cnp_source_destroy(src);
+
+	/* A log with no frame at all does not spin forever: EOF. */
+	const char *empty = tmp_file("loop-empty.log", "junk\n", 5);
+	snprintf(sc.path, sizeof(sc.path), "%s", empty);
+	CHECK_EQ(cnp_candump_source_create(&sc, &ifaces, &src), CNP_OK);
+	if (src) {
+		CHECK_EQ(src->ops->read(src, f, 7, &n, &wait), CNP_ERR_EOF);
+		CHECK_EQ(n, 0);
+		cnp_source_destroy(src);
+	}
+}
+
 int main(void)
 {
 	test_valid();
@@ -557,5 +599,6 @@ int main(void)
 	test_iface_limit();
 	test_pace();
 	test_trace();
+	test_loop();
 	return check_finish();
 }
