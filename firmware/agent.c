@@ -31,6 +31,8 @@ struct cnp_agent {
 	atomic_int cancel;
 	struct cnp_batch_writer *writer;
 	uint64_t opened_mono; /* when the open batch got its first frame */
+	uint64_t first_ts;    /* capture time of that frame */
+	uint64_t max_ts;      /* latest capture time in the open batch */
 	uint64_t malformed_reported;
 	/* A sealed batch the spool refused; retried before reading more. */
 	uint8_t *pending;
@@ -193,8 +195,12 @@ static int add_frame(struct cnp_agent *a, const struct cnp_frame *f)
 			rc = cnp_batch_writer_add(a->writer, f);
 	}
 	if (rc == CNP_OK) {
-		if (a->opened_mono == 0)
+		if (a->opened_mono == 0) {
 			a->opened_mono = cnp_clock_mono_us();
+			a->first_ts = a->max_ts = f->ts_us;
+		} else if (f->ts_us > a->max_ts) {
+			a->max_ts = f->ts_us;
+		}
 		a->sum.frames++;
 		a->sum.text_bytes += cnp_candump_text_len(f, strlen(a->ifaces.names[f->iface]));
 	}
@@ -269,7 +275,12 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 
 		now = cnp_clock_mono_us();
 		int open = cnp_batch_writer_count(a->writer) > 0;
-		if ((open && (active == 0 || now - a->opened_mono >= age_us)) ||
+		/* A batch is old when either clock says so: the capture clock
+		 * (so that a replay at full speed cuts the same batches a live
+		 * capture would) or the agent's own (a quiet bus still gets its
+		 * frames out). */
+		int old = open && (now - a->opened_mono >= age_us || a->max_ts - a->first_ts >= age_us);
+		if ((open && (active == 0 || old)) ||
 		    (active == 0 && total_malformed(a) != a->malformed_reported))
 			seal(a);
 
