@@ -1,6 +1,6 @@
 /*
  * CAN sources: one small interface for every way frames come in (candump
- * log replay now; SocketCAN and the simulator next; a fake in the tests).
+ * log replay, SocketCAN; the simulator next; a fake in the tests).
  *
  * Operations:
  *   read    mandatory. Non-blocking: returns at once with what is ready.
@@ -16,9 +16,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Error frames by class: the CAN_ERR_* bits of an error frame's id (see
+ * <linux/can/error.h>). A frame with several class bits counts once in
+ * `frames` and once in each of its classes. All zero for sources that carry
+ * no error frames.
+ */
+struct cnp_can_error_stats {
+	uint64_t frames;      /* error frames delivered (also in stats.frames) */
+	uint64_t tx_timeout;  /* CAN_ERR_TX_TIMEOUT: a transmission timed out */
+	uint64_t lost_arb;    /* CAN_ERR_LOSTARB: lost arbitration */
+	uint64_t controller;  /* CAN_ERR_CRTL: controller problems, any of: */
+	uint64_t warning;     /*   error counters reached the warning level */
+	uint64_t passive;     /*   error-passive state (receive or transmit) */
+	uint64_t overflow;    /*   controller buffer overflow: frames lost in
+	                           hardware, before the kernel saw them */
+	uint64_t protocol;    /* CAN_ERR_PROT: protocol violations */
+	uint64_t transceiver; /* CAN_ERR_TRX: transceiver status */
+	uint64_t no_ack;      /* CAN_ERR_ACK: no ACK on transmission */
+	uint64_t bus_off;     /* CAN_ERR_BUSOFF */
+	uint64_t bus_error;   /* CAN_ERR_BUSERROR */
+	uint64_t restarted;   /* CAN_ERR_RESTARTED: restarted after bus-off */
+};
+
 struct cnp_source_stats {
 	uint64_t frames;    /* frames delivered */
 	uint64_t malformed; /* input rejected as malformed (lines, frames) */
+	/* SocketCAN only (zero elsewhere): */
+	uint64_t kernel_dropped; /* frames the kernel dropped on a full socket
+	                            receive queue (SO_RXQ_OVFL) */
+	uint64_t outages;        /* times an interface became unavailable:
+	                            missing, down, not CAN, or failing */
+	unsigned ifaces_down;    /* interfaces unavailable right now */
+	struct cnp_can_error_stats errors;
 };
 
 struct cnp_source;
@@ -56,5 +86,19 @@ void cnp_source_destroy(struct cnp_source *src);
 
 int cnp_candump_source_create(const struct cnp_source_config *cfg,
                               struct cnp_ifaces *ifaces, struct cnp_source **out);
+
+/*
+ * SocketCAN: one CAN_RAW socket per configured interface (cfg->interfaces),
+ * all read in one non-blocking pass per read() (see docs/SOCKETCAN.md).
+ * Interfaces are interned into `ifaces` in configuration order. An
+ * interface that is missing, down or not CAN is not fatal: it is logged by
+ * name and retried every cfg->reopen_ms from read(), which never returns
+ * CNP_ERR_EOF. Uses the real system calls (cnp_socketcan_sys_default()).
+ * @retval CNP_ERR_CONFIG no interfaces, an interface listed twice, or a name
+ *                        the interface table refuses (logged)
+ * @retval CNP_ERR_NOMEM
+ */
+int cnp_socketcan_source_create(const struct cnp_source_config *cfg,
+                                struct cnp_ifaces *ifaces, struct cnp_source **out);
 
 #endif
