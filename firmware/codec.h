@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #define CNP_CODEC_ROWS_ZLIB 1 /* raw frames, one row each, then zlib */
+#define CNP_CODEC_COLS_ZLIB 2 /* raw frames in columns, then zlib (default) */
 
 /* Largest decoded payload a reader accepts: bounds memory on hostile input. */
 #define CNP_CODEC_MAX_RAW (64u * 1024u * 1024u)
@@ -58,8 +59,11 @@ struct cnp_frame_codec {
 };
 
 extern const struct cnp_frame_codec cnp_codec_rows_zlib;
+extern const struct cnp_frame_codec cnp_codec_cols_zlib;
 
 /* The codec with this id, or NULL. */
 const struct cnp_frame_codec *cnp_codec_by_id(uint8_t id);
+/* The codec with this manifest name, or NULL. */
+const struct cnp_frame_codec *cnp_codec_by_name(const char *name);
 
 #endif

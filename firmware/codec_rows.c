@@ -208,7 +208,23 @@ const struct cnp_frame_codec cnp_codec_rows_zlib = {
 	.decode = rows_decode,
 };
 
+static const struct cnp_frame_codec *const codecs[] = {
+	&cnp_codec_rows_zlib,
+	&cnp_codec_cols_zlib,
+};
+
 const struct cnp_frame_codec *cnp_codec_by_id(uint8_t id)
 {
-	return id == CNP_CODEC_ROWS_ZLIB ? &cnp_codec_rows_zlib : NULL;
+	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+		if (codecs[i]->id == id)
+			return codecs[i];
+	return NULL;
+}
+
+const struct cnp_frame_codec *cnp_codec_by_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+		if (strcmp(codecs[i]->name, name) == 0)
+			return codecs[i];
+	return NULL;
 }

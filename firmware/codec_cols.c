@@ -1,0 +1,917 @@
+/*
+ * Codec 2, "cols-zlib": raw frames rearranged into columns that zlib codes
+ * well, then deflated as one stream. docs/FORMAT.md specifies the bytes.
+ *
+ * Why this layout: CAN traffic is a few hundred periodic messages whose
+ * payloads change slowly or revisit a few states, interleaved by the bus.
+ * So frames are grouped into streams (interface, id, kind); the
+ * interleaving is kept as a column of stream numbers; timestamps become
+ * deltas in the batch's time unit, mapped to byte symbols (the most
+ * frequent deltas get their own symbol; the rest a logarithmic bucket plus
+ * raw extra bits), so that deflate's Huffman stage sees a small alphabet;
+ * and each stream's payloads are coded against its recent payloads (a
+ * move-to-front list of 8: a repeat costs one symbol), new payloads as
+ * byte-wise differences to the previous one, stored column by column so
+ * that unchanged bytes become runs of zeros.
+ *
+ * Memory: frames are held in one buffer of max_bytes, records growing from
+ * the front and payload bytes from the back; the stream table is bounded.
+ */
+#include "firmware/codec.h"
+
+#include "firmware/alloc.h"
+#include "firmware/error.h"
+#include "platform/zlib.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_STREAMS 1024
+#define STREAM_HASH 2048 /* power of two, > MAX_STREAMS */
+#define MTF_LEN 8
+#define SYM_LITERAL 255
+#define DICT_MAX 90       /* most frequent deltas with a symbol of their own */
+#define DICT_MIN_COUNT 3  /* rarer deltas are cheaper as buckets */
+#define TS_HASH 4096      /* distinct deltas counted per batch */
+#define BUCKET_BITS_MAX 40
+#define SYM_ESCAPE 254    /* after the buckets: a raw 64-bit delta follows */
+
+/* Attributes that are stored once per stream when constant. */
+#define ATTR_LEN 1u
+#define ATTR_DLC 2u
+#define ATTR_FDF 4u
+#define ATTR_STYLE 8u
+
+/* 16 bytes a frame besides its payload: the payload offset is implied
+ * (payloads are stored back to front in frame order). */
+struct rec {
+	uint64_t ts;
+	uint16_t stream;
+	uint8_t len, dlc, fd_flags, style;
+};
+
+struct stream {
+	uint64_t key;    /* iface << 40 | flags << 32 | id */
+	uint32_t count;
+	uint8_t maxlen;
+	uint8_t varying; /* ATTR_* that differ between frames */
+	uint8_t len, dlc, fd_flags, style; /* of the first frame */
+};
+
+struct cnp_frame_encoder {
+	uint8_t *buf;
+	size_t cap;
+	size_t nrec;       /* records at the front */
+	size_t data_used;  /* payload bytes at the back */
+	struct stream streams[MAX_STREAMS];
+	unsigned nstreams;
+	uint16_t hash[STREAM_HASH]; /* stream index + 1, 0 = empty */
+	int level;
+};
+
+/* ---- byte output --------------------------------------------------------- */
+
+struct out {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static void put_u8(struct out *o, uint8_t v)
+{
+	o->p[o->len++] = v;
+}
+
+static void put_varint(struct out *o, uint64_t v)
+{
+	while (v >= 0x80) {
+		o->p[o->len++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	o->p[o->len++] = (uint8_t)v;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* ---- encoder ------------------------------------------------------------- */
+
+static struct cnp_frame_encoder *cols_create(size_t max_bytes, int level)
+{
+	if (max_bytes < 1024)
+		max_bytes = 1024;
+	struct cnp_frame_encoder *e = cnp_calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->buf = cnp_malloc(max_bytes);
+	if (!e->buf) {
+		cnp_free(e);
+		return NULL;
+	}
+	e->cap = max_bytes;
+	e->level = level;
+	return e;
+}
+
+static void cols_destroy(struct cnp_frame_encoder *e)
+{
+	if (!e)
+		return;
+	cnp_free(e->buf);
+	cnp_free(e);
+}
+
+static void reset(struct cnp_frame_encoder *e)
+{
+	e->nrec = 0;
+	e->data_used = 0;
+	e->nstreams = 0;
+	memset(e->hash, 0, sizeof(e->hash));
+}
+
+static struct rec *recs(const struct cnp_frame_encoder *e)
+{
+	return (struct rec *)(void *)e->buf;
+}
+
+static uint32_t hash_key(uint64_t key)
+{
+	key *= 0x9E3779B97F4A7C15u;
+	return (uint32_t)(key >> 40);
+}
+
+static int cols_add(struct cnp_frame_encoder *e, const struct cnp_frame *f)
+{
+	size_t need = (e->nrec + 1) * sizeof(struct rec) + e->data_used + f->len;
+	if (need > e->cap)
+		return e->nrec ? CNP_ERR_FULL : CNP_ERR_TOOBIG;
+	uint64_t key = (uint64_t)f->iface << 40 | (uint64_t)(f->flags & 0x0F) << 32 | f->id;
+	uint32_t h = hash_key(key) & (STREAM_HASH - 1);
+	struct stream *s = NULL;
+	unsigned idx = 0;
+	for (;;) {
+		uint16_t slot = e->hash[h];
+		if (slot == 0) {
+			if (e->nstreams >= MAX_STREAMS)
+				return CNP_ERR_FULL;
+			idx = e->nstreams++;
+			e->hash[h] = (uint16_t)(idx + 1);
+			s = &e->streams[idx];
+			memset(s, 0, sizeof(*s));
+			s->key = key;
+			s->len = f->len;
+			s->dlc = f->dlc;
+			s->fd_flags = f->fd_flags;
+			s->style = f->style;
+			break;
+		}
+		if (e->streams[slot - 1].key == key) {
+			idx = slot - 1u;
+			s = &e->streams[idx];
+			break;
+		}
+		h = (h + 1) & (STREAM_HASH - 1);
+	}
+	s->count++;
+	if (f->len > s->maxlen)
+		s->maxlen = f->len;
+	if (f->len != s->len)
+		s->varying |= ATTR_LEN;
+	if (f->dlc != s->dlc)
+		s->varying |= ATTR_DLC;
+	if (f->fd_flags != s->fd_flags)
+		s->varying |= ATTR_FDF;
+	if (f->style != s->style)
+		s->varying |= ATTR_STYLE;
+	e->data_used += f->len;
+	size_t off = e->cap - e->data_used;
+	memcpy(e->buf + off, f->data, f->len);
+	struct rec *r = &recs(e)[e->nrec++];
+	r->ts = f->ts_us;
+	r->stream = (uint16_t)idx;
+	r->len = f->len;
+	r->dlc = f->dlc;
+	r->fd_flags = f->fd_flags;
+	r->style = f->style;
+	return CNP_OK;
+}
+
+static uint32_t cols_count(const struct cnp_frame_encoder *e)
+{
+	return (uint32_t)e->nrec;
+}
+
+static size_t cols_raw_size(const struct cnp_frame_encoder *e)
+{
+	return e->nrec * sizeof(struct rec) + e->data_used;
+}
+
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+struct tsent {
+	uint64_t value; /* zigzag delta + 1; 0 = empty slot */
+	uint32_t count;
+	int16_t code;   /* dictionary symbol, -1 if none */
+};
+
+/* Insertion sort of stream indexes by key: the table is small (<= 1024)
+ * and mostly sorted already (ids appear in bus order). */
+static void sort_streams(const struct stream *st, unsigned *idx, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++) {
+		unsigned v = idx[i], j = i;
+		while (j > 0 && st[idx[j - 1]].key > st[v].key) {
+			idx[j] = idx[j - 1];
+			j--;
+		}
+		idx[j] = v;
+	}
+}
+
+static int cmp_tsent_desc(const void *a, const void *b)
+{
+	const struct tsent *x = a, *y = b;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return x->value < y->value ? -1 : x->value > y->value;
+}
+
+static struct tsent *ts_find(struct tsent *t, uint64_t v, int insert)
+{
+	uint32_t h = hash_key(v) & (TS_HASH - 1);
+	for (unsigned probes = 0; probes < TS_HASH; probes++) {
+		if (t[h].value == v + 1)
+			return &t[h];
+		if (t[h].value == 0) {
+			if (!insert)
+				return NULL;
+			t[h].value = v + 1;
+			t[h].code = -1;
+			return &t[h];
+		}
+		h = (h + 1) & (TS_HASH - 1);
+	}
+	return NULL;
+}
+
+/* Symbol of a delta that has no dictionary entry: 16 direct values, then
+ * four buckets per power of two (two bits below the top bit are in the
+ * symbol), the rest of the bits raw. */
+static unsigned bucket_symbol(uint64_t v, unsigned k, unsigned *extra_bits)
+{
+	if (v < 16) {
+		*extra_bits = 0;
+		return k + (unsigned)v;
+	}
+	unsigned b = 64 - (unsigned)__builtin_clzll(v);
+	if (b > BUCKET_BITS_MAX) {
+		*extra_bits = 64;
+		return SYM_ESCAPE;
+	}
+	*extra_bits = b - 3;
+	return k + 16 + (b - 5) * 4 + (unsigned)((v >> (b - 3)) & 3);
+}
+
+struct bits {
+	uint8_t *p;
+	size_t len;    /* whole bytes written */
+	uint64_t acc;
+	unsigned nacc;
+};
+
+static void bits_put(struct bits *w, uint64_t v, unsigned n)
+{
+	/* At most 64 bits; split so the accumulator never overflows. */
+	if (n > 32) {
+		bits_put(w, v & 0xFFFFFFFFu, 32);
+		v >>= 32;
+		n -= 32;
+	}
+	w->acc |= (v & ((n == 64) ? ~0ull : ((1ull << n) - 1))) << w->nacc;
+	w->nacc += n;
+	while (w->nacc >= 8) {
+		w->p[w->len++] = (uint8_t)w->acc;
+		w->acc >>= 8;
+		w->nacc -= 8;
+	}
+}
+
+static void bits_flush(struct bits *w)
+{
+	if (w->nacc > 0)
+		w->p[w->len++] = (uint8_t)w->acc;
+	w->acc = 0;
+	w->nacc = 0;
+}
+
+static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_len,
+                       size_t *raw_len)
+{
+	const size_t n = e->nrec;
+	const struct rec *r = recs(e);
+	int rc = CNP_ERR_NOMEM;
+	uint32_t *order = NULL, *start = NULL, *off = NULL;
+	uint16_t *rank = NULL; /* stream -> position in the sorted table */
+	unsigned *sorted = NULL;
+	struct tsent *tt = NULL;
+	uint8_t *zbuf = NULL;
+	struct out o = {0};
+
+	/* Upper bound of the decoded size: header, stream table, and per
+	 * frame: stream number (2), symbol (1), extra bits (8), attributes
+	 * (4), payload symbol (1), plus payload bytes (padded to maxlen). */
+	size_t payload_bound = 0;
+	for (unsigned s = 0; s < e->nstreams; s++)
+		payload_bound += (size_t)e->streams[s].count * e->streams[s].maxlen;
+	o.cap = 64 + (size_t)e->nstreams * 24 + DICT_MAX * 10 + n * 17 + payload_bound;
+	o.p = cnp_malloc(o.cap);
+	order = cnp_malloc((n ? n : 1) * sizeof(*order));
+	start = cnp_calloc(e->nstreams + 1, sizeof(*start));
+	tt = cnp_calloc(TS_HASH, sizeof(*tt));
+	off = cnp_malloc((n ? n : 1) * sizeof(*off));
+	rank = cnp_malloc((e->nstreams ? e->nstreams : 1) * sizeof(*rank));
+	sorted = cnp_malloc((e->nstreams ? e->nstreams : 1) * sizeof(*sorted));
+	if (!o.p || !order || !start || !tt || !off || !rank || !sorted)
+		goto out;
+	{
+		size_t end = e->cap;
+		for (size_t i = 0; i < n; i++) {
+			end -= r[i].len;
+			off[i] = (uint32_t)end;
+		}
+	}
+	/* The stream table is sorted by key so that keys delta-code small. */
+	for (unsigned s = 0; s < e->nstreams; s++)
+		sorted[s] = s;
+	sort_streams(e->streams, sorted, e->nstreams);
+	for (unsigned s = 0; s < e->nstreams; s++)
+		rank[sorted[s]] = (uint16_t)s;
+
+	/* Time unit: the largest unit dividing every delta (50 us loggers). */
+	uint64_t unit = 0;
+	for (size_t i = 1; i < n && unit != 1; i++) {
+		uint64_t d = r[i].ts > r[i - 1].ts ? r[i].ts - r[i - 1].ts : r[i - 1].ts - r[i].ts;
+		unit = gcd64(unit, d);
+	}
+	if (unit == 0)
+		unit = 1;
+
+	/* Count the deltas, pick the dictionary. */
+	for (size_t i = 1; i < n; i++) {
+		uint64_t z = zigzag((int64_t)(r[i].ts - r[i - 1].ts) / (int64_t)unit);
+		struct tsent *t = ts_find(tt, z, 1);
+		if (t)
+			t->count++;
+	}
+	struct tsent dict[DICT_MAX];
+	unsigned ndict = 0;
+	{
+		/* Move candidates to the front of the table, sort them. */
+		size_t m = 0;
+		for (size_t i = 0; i < TS_HASH; i++)
+			if (tt[i].value && tt[i].count >= DICT_MIN_COUNT)
+				tt[m++] = tt[i]; /* m <= i: compacting in place */
+		/* The hash layout is gone now: rebuild it after choosing. */
+		qsort(tt, m, sizeof(*tt), cmp_tsent_desc);
+		ndict = m < DICT_MAX ? (unsigned)m : DICT_MAX;
+		memcpy(dict, tt, ndict * sizeof(*dict));
+		memset(tt, 0, TS_HASH * sizeof(*tt));
+		for (unsigned k = 0; k < ndict; k++) {
+			struct tsent *t = ts_find(tt, dict[k].value - 1, 1);
+			t->code = (int16_t)k;
+		}
+	}
+
+	/* Header. */
+	put_varint(&o, n);
+	put_varint(&o, e->nstreams);
+	put_varint(&o, unit);
+	put_varint(&o, n ? r[0].ts : 0);
+	put_varint(&o, ndict);
+	for (unsigned k = 0; k < ndict; k++)
+		put_varint(&o, dict[k].value - 1);
+
+	/* Stream table, sorted by key: key delta, count, longest payload,
+	 * which attributes vary, which constant ones are nonzero, those. */
+	uint64_t prev_key = 0;
+	for (unsigned k = 0; k < e->nstreams; k++) {
+		const struct stream *st = &e->streams[sorted[k]];
+		put_varint(&o, st->key - prev_key);
+		prev_key = st->key;
+		put_varint(&o, st->count);
+		put_u8(&o, st->maxlen);
+		uint8_t nz = 0;
+		if (!(st->varying & ATTR_LEN) && st->len != st->maxlen)
+			nz |= ATTR_LEN;
+		if (!(st->varying & ATTR_DLC) && st->dlc)
+			nz |= ATTR_DLC;
+		if (!(st->varying & ATTR_FDF) && st->fd_flags)
+			nz |= ATTR_FDF;
+		if (!(st->varying & ATTR_STYLE) && st->style)
+			nz |= ATTR_STYLE;
+		put_u8(&o, (uint8_t)(st->varying | nz << 4));
+		if (nz & ATTR_LEN)
+			put_u8(&o, st->len);
+		if (nz & ATTR_DLC)
+			put_u8(&o, st->dlc);
+		if (nz & ATTR_FDF)
+			put_u8(&o, st->fd_flags);
+		if (nz & ATTR_STYLE)
+			put_u8(&o, st->style);
+	}
+
+	/* Order: the stream of each frame. */
+	int wide = e->nstreams > 256;
+	for (size_t i = 0; i < n; i++) {
+		unsigned sr = rank[r[i].stream];
+		put_u8(&o, (uint8_t)sr);
+		if (wide)
+			put_u8(&o, (uint8_t)(sr >> 8));
+	}
+
+	/* Timestamps: a symbol per frame after the first, then extra bits. */
+	size_t sym_at = o.len;
+	o.len += n ? n - 1 : 0;
+	struct bits bw = {.p = o.p + o.len};
+	for (size_t i = 1; i < n; i++) {
+		uint64_t z = zigzag((int64_t)(r[i].ts - r[i - 1].ts) / (int64_t)unit);
+		const struct tsent *t = ts_find(tt, z, 0);
+		unsigned sym, extra = 0;
+		if (t && t->code >= 0) {
+			sym = (unsigned)t->code;
+		} else {
+			sym = bucket_symbol(z, ndict, &extra);
+			if (extra)
+				bits_put(&bw, z, extra);
+		}
+		o.p[sym_at + i - 1] = (uint8_t)sym;
+	}
+	bits_flush(&bw);
+	o.len += bw.len;
+
+	/* Frames of each stream, in order: counting sort by stream. */
+	for (size_t i = 0; i < n; i++)
+		start[rank[r[i].stream] + 1]++;
+	for (unsigned s = 0; s < e->nstreams; s++)
+		start[s + 1] += start[s];
+	{
+		uint32_t *fill = cnp_malloc((e->nstreams + 1) * sizeof(*fill));
+		if (!fill)
+			goto out;
+		memcpy(fill, start, (e->nstreams + 1) * sizeof(*fill));
+		for (size_t i = 0; i < n; i++)
+			order[fill[rank[r[i].stream]]++] = (uint32_t)i;
+		cnp_free(fill);
+	}
+
+	/* Varying attributes, stream by stream (in table order). */
+	for (unsigned s = 0; s < e->nstreams; s++) {
+		uint8_t v = e->streams[sorted[s]].varying;
+		if (!v)
+			continue;
+		for (uint32_t k = start[s]; k < start[s + 1]; k++) {
+			const struct rec *x = &r[order[k]];
+			if (v & ATTR_LEN)
+				put_u8(&o, x->len);
+			if (v & ATTR_DLC)
+				put_u8(&o, x->dlc);
+			if (v & ATTR_FDF)
+				put_u8(&o, x->fd_flags);
+			if (v & ATTR_STYLE)
+				put_u8(&o, x->style);
+		}
+	}
+
+	/* Payloads: per stream, a move-to-front symbol per frame, then the new
+	 * payloads as differences to the previous payload, column-major. */
+	for (unsigned s = 0; s < e->nstreams; s++) {
+		unsigned L = e->streams[sorted[s]].maxlen;
+		if (L == 0)
+			continue;
+		uint32_t mtf[MTF_LEN];
+		unsigned nmtf = 0;
+		size_t sym0 = o.len;
+		uint32_t nlit = 0;
+		for (uint32_t k = start[s]; k < start[s + 1]; k++) {
+			uint32_t fi = order[k];
+			const struct rec *x = &r[fi];
+			unsigned hit = nmtf;
+			for (unsigned m = 0; m < nmtf; m++) {
+				const struct rec *y = &r[mtf[m]];
+				if (y->len == x->len &&
+				    memcmp(e->buf + off[mtf[m]], e->buf + off[fi], x->len) == 0) {
+					hit = m;
+					break;
+				}
+			}
+			if (hit < nmtf) {
+				put_u8(&o, (uint8_t)hit);
+				memmove(&mtf[1], &mtf[0], hit * sizeof(mtf[0]));
+			} else {
+				put_u8(&o, SYM_LITERAL);
+				nlit++;
+				if (nmtf < MTF_LEN)
+					nmtf++;
+				memmove(&mtf[1], &mtf[0], (nmtf - 1) * sizeof(mtf[0]));
+			}
+			mtf[0] = fi;
+		}
+		/* Literal columns: byte j of each new payload minus byte j of the
+		 * frame before it in the stream (zero-padded to maxlen). */
+		size_t col0 = o.len;
+		o.len += (size_t)nlit * L;
+		uint32_t li = 0;
+		const struct rec *prev = NULL;
+		uint32_t prev_off = 0;
+		for (uint32_t k = start[s]; k < start[s + 1]; k++) {
+			const struct rec *x = &r[order[k]];
+			uint32_t x_off = off[order[k]];
+			if (o.p[sym0 + (k - start[s])] == SYM_LITERAL) {
+				for (unsigned j = 0; j < L; j++) {
+					uint8_t cur = j < x->len ? e->buf[x_off + j] : 0;
+					uint8_t ref = prev && j < prev->len ? e->buf[prev_off + j] : 0;
+					o.p[col0 + (size_t)j * nlit + li] = (uint8_t)(cur - ref);
+				}
+				li++;
+			}
+			prev = x;
+			prev_off = x_off;
+		}
+	}
+
+	size_t zcap = cnp_zlib_bound(o.len);
+	zbuf = cnp_malloc(zcap);
+	if (!zbuf)
+		goto out;
+	rc = cnp_zlib_compress(o.p, o.len, e->level, zbuf, zcap, out_len);
+	if (rc != CNP_OK)
+		goto out;
+	*out = zbuf;
+	zbuf = NULL;
+	*raw_len = o.len;
+	reset(e);
+out:
+	cnp_free(zbuf);
+	cnp_free(o.p);
+	cnp_free(order);
+	cnp_free(start);
+	cnp_free(tt);
+	cnp_free(off);
+	cnp_free(rank);
+	cnp_free(sorted);
+	return rc;
+}
+
+/* ---- decoder ------------------------------------------------------------- */
+
+struct in {
+	const uint8_t *p, *end;
+};
+
+static int get_u8(struct in *in, uint8_t *v)
+{
+	if (in->p >= in->end)
+		return CNP_ERR_CORRUPT;
+	*v = *in->p++;
+	return CNP_OK;
+}
+
+static int get_varint(struct in *in, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (in->p >= in->end)
+			return CNP_ERR_CORRUPT;
+		uint8_t b = *in->p++;
+		x |= (uint64_t)(b & 0x7F) << shift;
+		if (!(b & 0x80)) {
+			*v = x;
+			return CNP_OK;
+		}
+	}
+	return CNP_ERR_CORRUPT;
+}
+
+static const uint8_t *take(struct in *in, size_t n)
+{
+	if ((size_t)(in->end - in->p) < n)
+		return NULL;
+	const uint8_t *p = in->p;
+	in->p += n;
+	return p;
+}
+
+struct bitreader {
+	const uint8_t *p, *end;
+	uint64_t acc;
+	unsigned nacc;
+};
+
+static int bits_get(struct bitreader *b, unsigned n, uint64_t *v)
+{
+	if (n > 32) {
+		uint64_t lo, hi;
+		if (bits_get(b, 32, &lo) || bits_get(b, n - 32, &hi))
+			return CNP_ERR_CORRUPT;
+		*v = lo | hi << 32;
+		return CNP_OK;
+	}
+	while (b->nacc < n) {
+		if (b->p >= b->end)
+			return CNP_ERR_CORRUPT;
+		b->acc |= (uint64_t)*b->p++ << b->nacc;
+		b->nacc += 8;
+	}
+	*v = n ? b->acc & ((1ull << n) - 1) : 0;
+	b->acc = n < 64 ? b->acc >> n : 0;
+	b->nacc -= n;
+	return CNP_OK;
+}
+
+struct dstream {
+	uint32_t iface_flags_id[3];
+	uint32_t count, seen;
+	uint8_t maxlen, varying, len, dlc, fd_flags, style;
+	const uint8_t *attrs; /* varying attributes, in frame order */
+	const uint8_t *syms;  /* payload symbols */
+	const uint8_t *lits;  /* literal columns */
+	uint32_t nlit, lit_seen;
+	uint8_t *mtf;         /* MTF_LEN x (1 length byte + maxlen) */
+	unsigned nmtf;
+	uint8_t *prev;        /* 1 length byte + maxlen, zero padded */
+};
+
+static int cols_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
+                       uint32_t count, int (*cb)(const struct cnp_frame *f, void *arg),
+                       void *arg, const char **why)
+{
+	if (raw_len > CNP_CODEC_MAX_RAW) {
+		*why = "decoded payload size above the reader's limit";
+		return CNP_ERR_CORRUPT;
+	}
+	int rc = CNP_ERR_NOMEM;
+	uint8_t *raw = cnp_malloc(raw_len ? raw_len : 1);
+	struct dstream *ds = NULL;
+	uint8_t *arena = NULL;
+	uint64_t dict[DICT_MAX];
+	if (!raw)
+		return rc;
+	size_t got = 0;
+	rc = cnp_zlib_decompress(stored, stored_len, raw, raw_len, &got);
+	if (rc == CNP_ERR_NOMEM)
+		goto out;
+	if (rc != CNP_OK || got != raw_len) {
+		*why = "payload does not inflate to its declared size";
+		rc = CNP_ERR_CORRUPT;
+		goto out;
+	}
+	rc = CNP_ERR_CORRUPT;
+	struct in in = {.p = raw, .end = raw + raw_len};
+	uint64_t n, nstreams, unit, first_ts, ndict;
+	*why = "payload header malformed";
+	if (get_varint(&in, &n) || get_varint(&in, &nstreams) || get_varint(&in, &unit) ||
+	    get_varint(&in, &first_ts) || get_varint(&in, &ndict))
+		goto out;
+	if (n != count || nstreams > 65536 || (n > 0 && nstreams == 0) || unit == 0 ||
+	    ndict > DICT_MAX)
+		goto out;
+	for (unsigned k = 0; k < ndict; k++)
+		if (get_varint(&in, &dict[k]))
+			goto out;
+
+	ds = cnp_calloc(nstreams ? nstreams : 1, sizeof(*ds));
+	if (!ds) {
+		rc = CNP_ERR_NOMEM;
+		goto out;
+	}
+	*why = "stream table malformed";
+	uint64_t total = 0, key = 0;
+	size_t arena_len = 0;
+	for (uint64_t s = 0; s < nstreams; s++) {
+		struct dstream *d = &ds[s];
+		uint64_t delta, cnt;
+		uint8_t mask;
+		if (get_varint(&in, &delta) || get_varint(&in, &cnt) || get_u8(&in, &d->maxlen) ||
+		    get_u8(&in, &mask))
+			goto out;
+		if ((s > 0 && delta == 0) || delta > (1ull << 48) || cnt == 0 || cnt > n ||
+		    d->maxlen > CNP_FRAME_MAX_DATA)
+			goto out;
+		key += delta;
+		if (key >= (1ull << 48) || ((key >> 32) & 0xF0) || (key & 0xFFFFFFFFu) > 0x1FFFFFFFu)
+			goto out;
+		d->varying = mask & 0x0F;
+		uint8_t nz = (uint8_t)(mask >> 4);
+		if (nz & d->varying)
+			goto out;
+		d->iface_flags_id[0] = (uint32_t)(key >> 40);
+		d->iface_flags_id[1] = (uint32_t)((key >> 32) & 0x0F);
+		d->iface_flags_id[2] = (uint32_t)(key & 0xFFFFFFFFu);
+		d->count = (uint32_t)cnt;
+		total += cnt;
+		d->len = d->maxlen;
+		if (((nz & ATTR_LEN) && get_u8(&in, &d->len)) ||
+		    ((nz & ATTR_DLC) && get_u8(&in, &d->dlc)) ||
+		    ((nz & ATTR_FDF) && get_u8(&in, &d->fd_flags)) ||
+		    ((nz & ATTR_STYLE) && get_u8(&in, &d->style)))
+			goto out;
+		arena_len += (MTF_LEN + 1) * (1u + d->maxlen);
+	}
+	if (total != n)
+		goto out;
+
+	*why = "payload columns truncated";
+	int wide = nstreams > 256;
+	const uint8_t *order = take(&in, n * (wide ? 2u : 1u));
+	const uint8_t *tsyms = take(&in, n ? n - 1 : 0);
+	if (!order || !tsyms)
+		goto out;
+	/* Extra bits: their count follows from the symbols. */
+	uint64_t extra_bits = 0;
+	for (uint64_t i = 0; i + 1 < n; i++) {
+		unsigned sym = tsyms[i];
+		if (sym == SYM_ESCAPE)
+			extra_bits += 64;
+		else if (sym >= ndict + 16 && sym < ndict + 16 + (BUCKET_BITS_MAX - 4) * 4)
+			extra_bits += (sym - ndict - 16) / 4 + 2;
+	}
+	struct bitreader br = {.p = in.p};
+	if (!take(&in, (size_t)((extra_bits + 7) / 8)))
+		goto out;
+	br.end = in.p;
+	for (uint64_t s = 0; s < nstreams; s++) {
+		struct dstream *d = &ds[s];
+		unsigned per = (unsigned)__builtin_popcount(d->varying);
+		if (per && !(d->attrs = take(&in, (size_t)d->count * per)))
+			goto out;
+	}
+	for (uint64_t s = 0; s < nstreams; s++) {
+		struct dstream *d = &ds[s];
+		if (d->maxlen == 0)
+			continue;
+		if (!(d->syms = take(&in, d->count)))
+			goto out;
+		for (uint32_t k = 0; k < d->count; k++)
+			d->nlit += d->syms[k] == SYM_LITERAL;
+		if (!(d->lits = take(&in, (size_t)d->nlit * d->maxlen)))
+			goto out;
+	}
+	if (in.p != in.end) {
+		*why = "payload has bytes after its last column";
+		goto out;
+	}
+
+	arena = cnp_calloc(arena_len ? arena_len : 1, 1);
+	if (!arena) {
+		rc = CNP_ERR_NOMEM;
+		goto out;
+	}
+	size_t at = 0;
+	for (uint64_t s = 0; s < nstreams; s++) {
+		ds[s].mtf = arena + at;
+		at += MTF_LEN * (1u + ds[s].maxlen);
+		ds[s].prev = arena + at;
+		at += 1u + ds[s].maxlen;
+	}
+
+	uint64_t ts = first_ts;
+	struct cnp_frame f;
+	for (uint64_t i = 0; i < n; i++) {
+		unsigned s = wide ? (unsigned)(order[2 * i] | order[2 * i + 1] << 8) : order[i];
+		if (s >= nstreams) {
+			*why = "frame names a stream that does not exist";
+			goto out;
+		}
+		struct dstream *d = &ds[s];
+		if (d->seen >= d->count) {
+			*why = "a stream has more frames than its count";
+			goto out;
+		}
+		if (i > 0) {
+			unsigned sym = tsyms[i - 1];
+			uint64_t z;
+			if (sym < ndict) {
+				z = dict[sym];
+			} else if (sym < ndict + 16) {
+				z = sym - ndict;
+			} else if (sym == SYM_ESCAPE) {
+				if (bits_get(&br, 64, &z))
+					goto bad_bits;
+			} else if (sym < ndict + 16 + (BUCKET_BITS_MAX - 4) * 4) {
+				unsigned t = sym - (unsigned)ndict - 16, b = t / 4 + 5;
+				uint64_t low;
+				if (bits_get(&br, b - 3, &low))
+					goto bad_bits;
+				z = 1ull << (b - 1) | (uint64_t)(t % 4) << (b - 3) | low;
+			} else {
+				*why = "timestamp symbol out of range";
+				goto out;
+			}
+			ts += (uint64_t)unzigzag(z) * unit;
+		}
+		memset(&f, 0, sizeof(f));
+		f.ts_us = ts;
+		f.iface = (uint8_t)d->iface_flags_id[0];
+		f.flags = (uint8_t)d->iface_flags_id[1];
+		f.id = d->iface_flags_id[2];
+		f.len = d->len;
+		f.dlc = d->dlc;
+		f.fd_flags = d->fd_flags;
+		f.style = d->style;
+		if (d->varying) {
+			const uint8_t *a = d->attrs + (size_t)d->seen * (unsigned)__builtin_popcount(d->varying);
+			if (d->varying & ATTR_LEN)
+				f.len = *a++;
+			if (d->varying & ATTR_DLC)
+				f.dlc = *a++;
+			if (d->varying & ATTR_FDF)
+				f.fd_flags = *a++;
+			if (d->varying & ATTR_STYLE)
+				f.style = *a++;
+		}
+		if (f.len > d->maxlen) {
+			*why = "frame longer than its stream's longest";
+			goto out;
+		}
+		if (d->maxlen) {
+			unsigned L = d->maxlen, sym = d->syms[d->seen];
+			uint8_t *slot;
+			if (sym == SYM_LITERAL) {
+				uint8_t cur[1 + CNP_FRAME_MAX_DATA];
+				cur[0] = f.len;
+				for (unsigned j = 0; j < L; j++)
+					cur[1 + j] = (uint8_t)(d->lits[(size_t)j * d->nlit + d->lit_seen] +
+					                       d->prev[1 + j]);
+				d->lit_seen++;
+				for (unsigned j = f.len; j < L; j++)
+					if (cur[1 + j]) {
+						*why = "payload bytes beyond the frame's length";
+						goto out;
+					}
+				if (d->nmtf < MTF_LEN)
+					d->nmtf++;
+				memmove(d->mtf + (1 + L), d->mtf, (size_t)(d->nmtf - 1) * (1 + L));
+				memcpy(d->mtf, cur, 1 + L);
+			} else {
+				if (sym >= d->nmtf) {
+					*why = "payload symbol names no recent payload";
+					goto out;
+				}
+				uint8_t hit[1 + CNP_FRAME_MAX_DATA];
+				memcpy(hit, d->mtf + (size_t)sym * (1 + L), 1 + L);
+				if (hit[0] != f.len) {
+					*why = "repeated payload has another length";
+					goto out;
+				}
+				memmove(d->mtf + (1 + L), d->mtf, (size_t)sym * (1 + L));
+				memcpy(d->mtf, hit, 1 + L);
+			}
+			slot = d->mtf;
+			memcpy(d->prev, slot, 1 + L);
+			memcpy(f.data, slot + 1, f.len);
+		} else if (f.len) {
+			*why = "frame longer than its stream's longest";
+			goto out;
+		}
+		d->seen++;
+		rc = cb(&f, arg);
+		if (rc != 0)
+			goto out;
+		rc = CNP_ERR_CORRUPT;
+	}
+	rc = CNP_OK;
+	goto out;
+bad_bits:
+	*why = "timestamp bits truncated";
+out:
+	cnp_free(arena);
+	cnp_free(ds);
+	cnp_free(raw);
+	return rc;
+}
+
+const struct cnp_frame_codec cnp_codec_cols_zlib = {
+	.id = CNP_CODEC_COLS_ZLIB,
+	.name = "cols-zlib",
+	.create = cols_create,
+	.destroy = cols_destroy,
+	.add = cols_add,
+	.count = cols_count,
+	.raw_size = cols_raw_size,
+	.finish = cols_finish,
+	.decode = cols_decode,
+};
