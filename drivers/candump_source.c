@@ -43,6 +43,9 @@ struct candump_source {
 	int started;
 	uint64_t first_ts, start_mono;
 	int have_pending;  /* a parsed frame waits for its time (paced) */
+	char last_ifname[CNP_IFNAMSIZ];
+	unsigned last_iflen; /* 0: none yet */
+	uint8_t last_iface;
 	struct cnp_frame pending;
 };
 
@@ -121,7 +124,18 @@ static int next_frame(struct candump_source *s, struct cnp_frame *f)
 		malformed(s, info.why, info.column);
 		return CNP_ERR_AGAIN;
 	}
-	int rc = cnp_ifaces_intern(s->base.ifaces, info.ifname, info.ifname_len, &f->iface);
+	/* Most lines name the interface of the line before: skip the lookup. */
+	int rc = CNP_OK;
+	if (info.ifname_len == s->last_iflen && memcmp(info.ifname, s->last_ifname, info.ifname_len) == 0) {
+		f->iface = s->last_iface;
+	} else {
+		rc = cnp_ifaces_intern(s->base.ifaces, info.ifname, info.ifname_len, &f->iface);
+		if (rc == CNP_OK) {
+			memcpy(s->last_ifname, info.ifname, info.ifname_len);
+			s->last_iflen = info.ifname_len;
+			s->last_iface = f->iface;
+		}
+	}
 	if (rc != CNP_OK) {
 		malformed(s, rc == CNP_ERR_FULL ? "too many interfaces (at most 64)"
 		                                : "bad interface name", 1);
