@@ -228,6 +228,19 @@ struct tsent {
 	int16_t code;   /* dictionary symbol, -1 if none */
 };
 
+/* Up to 8 payload bytes as one word (a fixed-size load for the common 8). */
+static inline uint64_t load_le(const uint8_t *p, unsigned len)
+{
+	uint64_t v = 0;
+	if (len == 8) {
+		memcpy(&v, p, 8);
+		return v;
+	}
+	for (unsigned k = 0; k < len; k++)
+		v |= (uint64_t)p[k] << (8 * k);
+	return v;
+}
+
 /* Insertion sort of stream indexes by key: the table is small (<= 1024)
  * and mostly sorted already (ids appear in bus order). */
 static void sort_streams(const struct stream *st, unsigned *idx, unsigned n)
@@ -510,12 +523,26 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 			uint32_t fi = order[k];
 			const struct rec *x = &r[fi];
 			unsigned hit = nmtf;
-			for (unsigned m = 0; m < nmtf; m++) {
-				const struct rec *y = &r[mtf[m]];
-				if (y->len == x->len &&
-				    memcmp(e->buf + off[mtf[m]], e->buf + off[fi], x->len) == 0) {
-					hit = m;
-					break;
+			if (x->len <= 8) {
+				/* Classic frames: compare as one word, no call. */
+				uint64_t a = load_le(e->buf + off[fi], x->len);
+				for (unsigned m = 0; m < nmtf; m++) {
+					if (r[mtf[m]].len != x->len)
+						continue;
+					uint64_t b = load_le(e->buf + off[mtf[m]], x->len);
+					if (a == b) {
+						hit = m;
+						break;
+					}
+				}
+			} else {
+				for (unsigned m = 0; m < nmtf; m++) {
+					const struct rec *y = &r[mtf[m]];
+					if (y->len == x->len &&
+					    memcmp(e->buf + off[mtf[m]], e->buf + off[fi], x->len) == 0) {
+						hit = m;
+						break;
+					}
 				}
 			}
 			if (hit < nmtf) {
