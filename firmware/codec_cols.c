@@ -720,7 +720,7 @@ static int cols_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
 		if (get_varint(&in, &dict[k]))
 			goto out;
 
-	ds = cnp_calloc(nstreams ? nstreams : 1, sizeof(*ds));
+	ds = cnp_calloc(nstreams ? (size_t)nstreams : 1, sizeof(*ds));
 	if (!ds) {
 		rc = CNP_ERR_NOMEM;
 		goto out;
@@ -763,8 +763,8 @@ static int cols_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
 
 	*why = "payload columns truncated";
 	int wide = nstreams > 256;
-	const uint8_t *order = take(&in, n * (wide ? 2u : 1u));
-	const uint8_t *tsyms = take(&in, n ? n - 1 : 0);
+	const uint8_t *order = take(&in, (size_t)n * (wide ? 2u : 1u));
+	const uint8_t *tsyms = take(&in, n ? (size_t)n - 1 : 0);
 	if (!order || !tsyms)
 		goto out;
 	/* Extra bits: their count follows from the symbols. */
