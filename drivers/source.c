@@ -10,6 +10,8 @@ int cnp_source_create(const struct cnp_source_config *cfg, struct cnp_ifaces *if
 {
 	if (strcmp(cfg->type, "candump") == 0)
 		return cnp_candump_source_create(cfg, ifaces, out);
+	if (strcmp(cfg->type, "sim") == 0)
+		return cnp_sim_source_create(cfg, ifaces, out);
 	if (strcmp(cfg->type, "socketcan") == 0)
 		return cnp_socketcan_source_create(cfg, ifaces, out);
 	cnp_error("unknown source type \"%s\"", cfg->type);

@@ -1,6 +1,6 @@
 /*
  * CAN sources: one small interface for every way frames come in (candump
- * log replay, SocketCAN; the simulator next; a fake in the tests).
+ * log replay, SocketCAN, the traffic simulator; a fake in the tests).
  *
  * Operations:
  *   read    mandatory. Non-blocking: returns at once with what is ready.
@@ -86,6 +86,18 @@ void cnp_source_destroy(struct cnp_source *src);
 
 int cnp_candump_source_create(const struct cnp_source_config *cfg,
                               struct cnp_ifaces *ifaces, struct cnp_source **out);
+
+/*
+ * The traffic simulator (drivers/sim_model.h): profile cfg->profile, seed
+ * cfg->seed, cfg->duration_s of simulated time (0: endless) from
+ * cfg->start_time_us, paced by cfg->pace / cfg->speed. Interns the
+ * profile's interfaces ("can0"...) in `ifaces` at creation. Never blocks.
+ * @retval CNP_ERR_CONFIG unknown profile, bad duration or pace (logged)
+ * @retval CNP_ERR_FULL   no room for its interfaces in the table (logged)
+ * @retval CNP_ERR_NOMEM
+ */
+int cnp_sim_source_create(const struct cnp_source_config *cfg, struct cnp_ifaces *ifaces,
+                          struct cnp_source **out);
 
 /*
  * SocketCAN: one CAN_RAW socket per configured interface (cfg->interfaces),
