@@ -30,10 +30,12 @@ struct cnp_agent {
 	struct cnp_uploader *uploader;
 	atomic_int cancel;
 	struct cnp_batch_writer *writer;
+	struct cnp_signer *signer; /* NULL: batches are not signed */
 	uint64_t opened_mono; /* when the open batch got its first frame */
 	uint64_t first_ts;    /* capture time of that frame */
 	uint64_t max_ts;      /* latest capture time in the open batch */
 	uint64_t malformed_reported;
+	uint64_t kernel_reported;
 	/* A sealed batch the spool refused; retried before reading more. */
 	uint8_t *pending;
 	size_t pending_len;
@@ -60,6 +62,17 @@ int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 	                                 (size_t)cfg->batch_max_bytes, cfg->zlib_level);
 	if (rc != CNP_OK)
 		goto fail;
+	/* Before the spool: an agent that cannot sign must not start a boot. */
+	if (cfg->signing_key[0]) {
+		char why[256] = "";
+		rc = cnp_signer_load(cfg->signing_key, &a->signer, why, sizeof(why));
+		if (rc != CNP_OK) {
+			cnp_error("signing_key %s: %s", cfg->signing_key,
+			          rc == CNP_ERR_NOMEM ? cnp_strerror(rc) : why);
+			goto fail;
+		}
+		cnp_info("signing batches with the P-256 key %s", cfg->signing_key);
+	}
 	struct cnp_spool_config sc = {.dir = cfg->spool_dir, .max_bytes = cfg->spool_max_bytes};
 	rc = cnp_spool_open(&sc, &a->spool);
 	if (rc != CNP_OK)
@@ -94,6 +107,7 @@ void cnp_agent_destroy(struct cnp_agent *a)
 	for (unsigned i = 0; i < a->n_sources; i++)
 		cnp_source_destroy(a->sources[i]);
 	cnp_batch_writer_destroy(a->writer);
+	cnp_signer_destroy(a->signer);
 	cnp_spool_close(a->spool);
 	cnp_free(a->pending);
 	cnp_free(a);
@@ -110,6 +124,14 @@ int cnp_agent_add_source(struct cnp_agent *a, struct cnp_source *src)
 		return CNP_ERR_FULL;
 	a->sources[a->n_sources++] = src;
 	return CNP_OK;
+}
+
+static uint64_t total_kernel_dropped(const struct cnp_agent *a)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < a->n_sources; i++)
+		n += a->sources[i]->stats.kernel_dropped;
+	return n;
 }
 
 static uint64_t total_malformed(const struct cnp_agent *a)
@@ -152,15 +174,18 @@ static int seal(struct cnp_agent *a)
 		.ifaces = &a->ifaces,
 		.sealed_wall_us = cnp_clock_wall_us(),
 		.sealed_mono_us = cnp_clock_mono_us(),
+		.signer = a->signer,
 	};
 	uint64_t malformed = total_malformed(a);
+	uint64_t kernel = total_kernel_dropped(a);
 	uint32_t frames = cnp_batch_writer_count(a->writer);
-	if (frames == 0 && malformed == a->malformed_reported)
+	if (frames == 0 && malformed == a->malformed_reported && kernel == a->kernel_reported)
 		return CNP_OK;
 	cnp_spool_next(a->spool, &info.seq, &info.has_prev, info.prev_sha256);
 	cnp_spool_take_dropped(a->spool, &info.dropped[CNP_DROP_SPOOL_FULL],
 	                       &info.dropped[CNP_DROP_CORRUPT]);
 	info.dropped[CNP_DROP_MALFORMED] = malformed - a->malformed_reported;
+	info.dropped[CNP_DROP_KERNEL] = kernel - a->kernel_reported;
 	int rc = cnp_batch_writer_finish(a->writer, &info, &a->pending, &a->pending_len,
 	                                 a->pending_digest);
 	if (rc != CNP_OK) {
@@ -168,6 +193,7 @@ static int seal(struct cnp_agent *a)
 		return rc;
 	}
 	a->malformed_reported = malformed;
+	a->kernel_reported = kernel;
 	a->pending_seq = info.seq;
 	a->pending_frames = frames;
 	a->opened_mono = 0;
@@ -281,7 +307,8 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 		 * frames out). */
 		int old = open && (now - a->opened_mono >= age_us || a->max_ts - a->first_ts >= age_us);
 		if ((open && (active == 0 || old)) ||
-		    (active == 0 && total_malformed(a) != a->malformed_reported))
+		    (active == 0 && (total_malformed(a) != a->malformed_reported ||
+		                     total_kernel_dropped(a) != a->kernel_reported)))
 			seal(a);
 
 		if (active == 0 && exit_when_drained && !a->pending &&
@@ -311,6 +338,7 @@ void cnp_agent_get_summary(struct cnp_agent *a, struct cnp_agent_summary *s)
 	cnp_uploader_get_stats(a->uploader, &st);
 	*s = a->sum;
 	s->malformed = total_malformed(a);
+	s->kernel_dropped = total_kernel_dropped(a);
 	s->uploaded_batches = st.batches;
 	s->uploaded_bytes = st.bytes;
 	s->upload_failures = st.failures;

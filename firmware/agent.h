@@ -13,6 +13,7 @@
 struct cnp_agent_summary {
 	uint64_t frames;        /* frames read from all sources */
 	uint64_t malformed;     /* input lines rejected */
+	uint64_t kernel_dropped;/* frames the kernel dropped (SocketCAN queue) */
 	uint64_t text_bytes;    /* size of those frames as candump text */
 	uint64_t batches;       /* batches sealed into the spool */
 	uint64_t stored_bytes;  /* their size */

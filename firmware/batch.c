@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char *const drop_names[CNP_DROP_REASONS] = {
-	"malformed_input", "spool_full", "corrupt_batch",
+	"malformed_input", "spool_full", "corrupt_batch", "kernel",
 };
 
 const char *cnp_drop_reason_name(enum cnp_drop_reason r)
@@ -158,8 +158,11 @@ int cnp_batch_writer_finish(struct cnp_batch_writer *w,
 	if (rc != CNP_OK)
 		goto out;
 	size_t mlen = strlen(json);
+	/* Room for the longest signature; the batch ends where it ends. */
 	size_t total = CNP_BATCH_HEADER_LEN + mlen + CNP_BATCH_SECTION_HEADER_LEN +
-	               stored_len + CNP_SHA256_LEN;
+	               stored_len +
+	               (info->signer ? CNP_BATCH_SIG_HEADER_LEN + CNP_ECDSA_P256_SIG_MAX : 0) +
+	               CNP_SHA256_LEN;
 	if (mlen > UINT32_MAX || stored_len > UINT32_MAX || raw_len > UINT32_MAX) {
 		rc = CNP_ERR_TOOBIG;
 		goto out;
@@ -173,7 +176,7 @@ int cnp_batch_writer_finish(struct cnp_batch_writer *w,
 	memcpy(p, CNP_BATCH_MAGIC, 4);
 	p[4] = CNP_BATCH_MAJOR;
 	p[5] = CNP_BATCH_MINOR;
-	put_u16(p + 6, 0);
+	put_u16(p + 6, info->signer ? CNP_BATCH_FLAG_SIGNED : 0);
 	put_u32(p + 8, (uint32_t)mlen);
 	put_u32(p + 12, 1);
 	p += CNP_BATCH_HEADER_LEN;
@@ -188,10 +191,24 @@ int cnp_batch_writer_finish(struct cnp_batch_writer *w,
 	p += CNP_BATCH_SECTION_HEADER_LEN;
 	memcpy(p, payload, stored_len);
 	p += stored_len;
+	if (info->signer) {
+		/* The signature covers every byte before its block, the header
+		 * with its signed flag included. */
+		uint8_t hash[CNP_SHA256_LEN];
+		size_t sig_len = 0;
+		cnp_sha256(buf, (size_t)(p - buf), hash);
+		rc = cnp_signer_sign(info->signer, hash, p + CNP_BATCH_SIG_HEADER_LEN, &sig_len);
+		if (rc != CNP_OK)
+			goto out;
+		p[0] = CNP_SIG_ECDSA_P256_SHA256;
+		p[1] = 0;
+		put_u16(p + 2, (uint16_t)sig_len);
+		p += CNP_BATCH_SIG_HEADER_LEN + sig_len;
+	}
 	cnp_sha256(buf, (size_t)(p - buf), p);
 	memcpy(digest, p, CNP_SHA256_LEN);
 	*out = buf;
-	*out_len = total;
+	*out_len = (size_t)(p - buf) + CNP_SHA256_LEN;
 	buf = NULL;
 	memset(w->per_iface, 0, sizeof(w->per_iface));
 	w->first_us = w->last_us = 0;
@@ -341,6 +358,7 @@ int cnp_batch_open(const uint8_t *buf, size_t len, struct cnp_batch *b,
 		                 : "truncated: shorter than a header and digest");
 	b->major = buf[4];
 	b->minor = buf[5];
+	b->flags = get_u16(buf + 6);
 	if (b->major != CNP_BATCH_MAJOR)
 		return failf(why, why_len, CNP_ERR_UNSUPPORTED,
 		             "format version %u.%u is not supported (this reader knows %u.x)",
@@ -388,6 +406,28 @@ int cnp_batch_open(const uint8_t *buf, size_t len, struct cnp_batch *b,
 		}
 		off += stored;
 	}
+	if (b->flags & CNP_BATCH_FLAG_SIGNED) {
+		/* The signature block follows the last section and ends exactly
+		 * where the digest begins. */
+		if (body - off < CNP_BATCH_SIG_HEADER_LEN)
+			return failf(why, why_len, CNP_ERR_CORRUPT,
+			             "flagged as signed, but no signature block follows the sections");
+		const uint8_t *h = buf + off;
+		uint16_t slen = get_u16(h + 2);
+		if (h[1] != 0)
+			return failf(why, why_len, CNP_ERR_CORRUPT,
+			             "signature block: reserved byte is %u, not 0", h[1]);
+		if (slen != body - off - CNP_BATCH_SIG_HEADER_LEN)
+			return failf(why, why_len, CNP_ERR_CORRUPT,
+			             "signature block: length %u, but %zu bytes lie before the digest",
+			             slen, body - off - CNP_BATCH_SIG_HEADER_LEN);
+		b->is_signed = 1;
+		b->sig_type = h[0];
+		b->signed_len = off;
+		b->sig_offset = off + CNP_BATCH_SIG_HEADER_LEN;
+		b->sig_len = slen;
+		off = body;
+	}
 	if (off != body)
 		return failf(why, why_len, CNP_ERR_CORRUPT, "%zu unexpected bytes before the digest",
 		             body - off);
@@ -398,6 +438,27 @@ int cnp_batch_open(const uint8_t *buf, size_t len, struct cnp_batch *b,
 		return failf(why, why_len, CNP_ERR_CORRUPT,
 		             "manifest says %u frames, sections hold %llu", b->frames,
 		             (unsigned long long)counted);
+	return CNP_OK;
+}
+
+int cnp_batch_verify(const struct cnp_batch *b, const struct cnp_verifier *v,
+                     char *why, size_t why_len)
+{
+	if (!b->is_signed)
+		return failf(why, why_len, CNP_ERR_SIGNATURE,
+		             "unsigned: the batch carries no signature");
+	if (b->sig_type != CNP_SIG_ECDSA_P256_SHA256)
+		return failf(why, why_len, CNP_ERR_SIGNATURE,
+		             "signature type %u is unknown to this reader", b->sig_type);
+	uint8_t hash[CNP_SHA256_LEN];
+	cnp_sha256(b->buf, b->signed_len, hash);
+	int rc = cnp_verifier_verify(v, hash, b->buf + b->sig_offset, b->sig_len);
+	if (rc == CNP_ERR_NOMEM)
+		return failf(why, why_len, rc, "out of memory checking the signature");
+	if (rc != CNP_OK)
+		return failf(why, why_len, CNP_ERR_SIGNATURE,
+		             "signature does not match this key (tampered with after "
+		             "signing, or signed by another key)");
 	return CNP_OK;
 }
 

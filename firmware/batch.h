@@ -2,12 +2,14 @@
  * The batch container: one batch is one object in the spool and in the
  * bucket. docs/FORMAT.md specifies the bytes; in short:
  *
- *   header (16 bytes) | manifest (JSON) | sections | SHA-256 of all before
+ *   header (16 bytes) | manifest (JSON) | sections
+ *     | signature block (signed batches only) | SHA-256 of all before
  *
  * Writer: frames go into an open batch until it is full or old enough, then
- * cnp_batch_writer_finish() builds the bytes. Reader: cnp_batch_open()
- * checks structure and digest and parses the manifest; frames are then
- * decoded on demand.
+ * cnp_batch_writer_finish() builds the bytes, and signs them when given a
+ * signer. Reader: cnp_batch_open() checks structure and digest and parses
+ * the manifest; frames are then decoded on demand, and cnp_batch_verify()
+ * checks the signature against a public key.
  */
 #ifndef CNP_BATCH_H
 #define CNP_BATCH_H
@@ -22,12 +24,19 @@
 
 #define CNP_BATCH_MAGIC "CNPB"
 #define CNP_BATCH_MAJOR 1
-#define CNP_BATCH_MINOR 0
+#define CNP_BATCH_MINOR 1 /* 1: signature block */
 #define CNP_BATCH_HEADER_LEN 16
 #define CNP_BATCH_SECTION_HEADER_LEN 16
 #define CNP_BATCH_VEHICLE_MAX 64 /* bytes of vehicle id, NUL included */
 #define CNP_BATCH_MAX_SECTIONS 16
 #define CNP_SPOOL_ID_LEN 16 /* hex digits of the random spool id */
+
+/* Header flags. */
+#define CNP_BATCH_FLAG_SIGNED 0x0001u /* a signature block follows the sections */
+
+/* Signature block: type (1 byte), reserved 0 (1), length L (2), L bytes. */
+#define CNP_BATCH_SIG_HEADER_LEN 4
+#define CNP_SIG_ECDSA_P256_SHA256 1 /* DER ECDSA P-256 signature of a SHA-256 */
 
 /* Section kinds. Signals and events are reserved for decoded collection. */
 #define CNP_SECTION_RAW_FRAMES 1
@@ -42,6 +51,8 @@ enum cnp_drop_reason {
 	CNP_DROP_MALFORMED = 0,   /* input lines that did not parse */
 	CNP_DROP_SPOOL_FULL = 1,  /* frames of batches evicted from a full spool */
 	CNP_DROP_CORRUPT = 2,     /* frames of batches found corrupt on flash */
+	CNP_DROP_KERNEL = 3,      /* frames the kernel dropped on a full socket
+	                             receive queue (SocketCAN's SO_RXQ_OVFL) */
 	CNP_DROP_REASONS
 };
 
@@ -60,6 +71,9 @@ struct cnp_batch_info {
 	uint64_t sealed_wall_us;
 	uint64_t sealed_mono_us;
 	uint64_t dropped[CNP_DROP_REASONS]; /* since the previous batch */
+	/* Signs the batch when not NULL; borrowed for the finish call only,
+	 * which must not overlap another use of the same signer. */
+	const struct cnp_signer *signer;
 };
 
 struct cnp_batch_writer;
@@ -84,9 +98,12 @@ uint32_t cnp_batch_writer_count(const struct cnp_batch_writer *w);
 
 /*
  * Seals the open batch: builds the container into a new cnp_malloc buffer
- * (*out, caller frees), writes its SHA-256 to `digest`, and empties the
- * writer for the next batch. A batch without frames is allowed (it carries
- * drop counts).
+ * (*out, caller frees), signs it when info->signer is set, writes its
+ * SHA-256 to `digest`, and empties the writer for the next batch. A batch
+ * without frames is allowed (it carries drop counts).
+ * @retval CNP_ERR_NOMEM
+ * @retval CNP_ERR_TOOBIG     manifest or payload beyond 4 GiB
+ * @retval CNP_ERR_SIGNATURE  the signer failed (the frames are lost)
  */
 int cnp_batch_writer_finish(struct cnp_batch_writer *w,
                             const struct cnp_batch_info *info, uint8_t **out,
@@ -97,6 +114,12 @@ struct cnp_batch {
 	const uint8_t *buf;
 	size_t len;
 	unsigned major, minor;
+	unsigned flags;      /* header flags, CNP_BATCH_FLAG_* and unknown bits */
+	int is_signed;       /* the batch carries a signature block */
+	uint8_t sig_type;    /* CNP_SIG_*, or a type this reader does not know */
+	size_t signed_len;   /* bytes the signature covers: buf[0..signed_len) */
+	size_t sig_offset;   /* of the signature bytes in buf */
+	size_t sig_len;
 	char vehicle[CNP_BATCH_VEHICLE_MAX];
 	char spool_id[CNP_SPOOL_ID_LEN + 1];
 	uint32_t boot;
@@ -118,7 +141,9 @@ struct cnp_batch {
 };
 
 /*
- * Checks a whole batch: magic, version, lengths, digest, manifest.
+ * Checks a whole batch: magic, version, lengths, digest, manifest, and the
+ * layout of the signature block when the header says it is signed (not the
+ * signature itself: see cnp_batch_verify).
  * @retval CNP_ERR_CORRUPT     malformed, truncated or digest mismatch
  * @retval CNP_ERR_UNSUPPORTED a major version or critical section this
  *                             reader does not know
@@ -126,6 +151,19 @@ struct cnp_batch {
  */
 int cnp_batch_open(const uint8_t *buf, size_t len, struct cnp_batch *b,
                    char *why, size_t why_len);
+
+/*
+ * Checks the signature of an opened batch with a public key. Does not block
+ * on I/O; costs one SHA-256 of the batch and one ECDSA verification. Calls
+ * with the same verifier must not overlap (see cnp_verifier_verify).
+ * @retval CNP_OK            signed by the key of `v`, unchanged since
+ * @retval CNP_ERR_SIGNATURE unsigned, of a signature type this reader does
+ *                           not know, altered after signing, or signed by
+ *                           another key; `why` says which it can tell
+ * @retval CNP_ERR_NOMEM
+ */
+int cnp_batch_verify(const struct cnp_batch *b, const struct cnp_verifier *v,
+                     char *why, size_t why_len);
 
 /*
  * Reads only the manifest's frame count of a batch that failed

@@ -320,18 +320,109 @@ static void parse_source(struct ctx *c, const cJSON *s, const char *path,
 		          "and at most 1000, got %s", type_name(pace));
 }
 
+/* The s3:// keys of an endpoint (docs/S3.md). Secrets are never echoed in
+ * messages: get_string reports only their length. */
+static void parse_s3(struct ctx *c, const cJSON *e, const char *path,
+                     struct cnp_endpoint_config *out)
+{
+	char p[128];
+	const char *bucket = out->url + 5;
+	size_t blen = strcspn(bucket, "/");
+	int bucket_ok = blen >= 3 && blen <= 63;
+	for (size_t i = 0; i < blen; i++) {
+		char ch = bucket[i];
+		bucket_ok &= (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+		             ch == '-' || ch == '_' || (ch >= 'A' && ch <= 'Z');
+	}
+	snprintf(p, sizeof(p), "%s.url", path);
+	if (!bucket_ok)
+		bad(c, p, "expected s3://BUCKET[/PREFIX] with a bucket name of 3 to 63 letters, "
+		          "digits, '.', '-' or '_', got \"%s\"", out->url);
+
+	snprintf(p, sizeof(p), "%s.endpoint_url", path);
+	get_string(c, e, "endpoint_url", p, out->endpoint_url, sizeof(out->endpoint_url), 0);
+	if (out->endpoint_url[0]) {
+		if (strncmp(out->endpoint_url, "https://", 8) != 0 &&
+		    strncmp(out->endpoint_url, "http://", 7) != 0)
+			bad(c, p, "expected https://HOST[:PORT], got \"%s\"", out->endpoint_url);
+		else if (strncmp(out->endpoint_url, "http://", 7) == 0 && !out->allow_insecure)
+			bad(c, p, "plain http:// sends data unencrypted; use https:// or set "
+			          "\"allow_insecure\": true in this endpoint");
+	}
+	snprintf(p, sizeof(p), "%s.region", path);
+	get_string(c, e, "region", p, out->region, sizeof(out->region), 1);
+	if (out->region[0] && strpbrk(out->region, "/ \t"))
+		bad(c, p, "\"%s\" is not a region name (like \"us-east-1\")", out->region);
+
+	snprintf(p, sizeof(p), "%s.access_key_id", path);
+	get_string(c, e, "access_key_id", p, out->access_key_id, sizeof(out->access_key_id), 0);
+	snprintf(p, sizeof(p), "%s.secret_access_key", path);
+	get_string(c, e, "secret_access_key", p, out->secret_access_key,
+	           sizeof(out->secret_access_key), 0);
+	snprintf(p, sizeof(p), "%s.session_token", path);
+	get_string(c, e, "session_token", p, out->session_token, sizeof(out->session_token), 0);
+	snprintf(p, sizeof(p), "%s.credentials_file", path);
+	get_path(c, e, "credentials_file", p, out->credentials_file,
+	         sizeof(out->credentials_file), 0);
+	snprintf(p, sizeof(p), "%s.profile", path);
+	get_string(c, e, "profile", p, out->profile, sizeof(out->profile), 0);
+	int inline_keys = out->access_key_id[0] || out->secret_access_key[0];
+	if (inline_keys && out->credentials_file[0])
+		bad(c, path, "give either access_key_id and secret_access_key, or credentials_file, "
+		             "not both");
+	else if (inline_keys && (!out->access_key_id[0] || !out->secret_access_key[0]))
+		bad(c, path, "access_key_id and secret_access_key go together; one is missing");
+	else if (!inline_keys && !out->credentials_file[0])
+		bad(c, path, "an s3:// endpoint needs credentials: access_key_id and "
+		             "secret_access_key, or credentials_file");
+	if (out->session_token[0] && !inline_keys)
+		bad(c, path, "session_token goes with access_key_id; in a credentials_file use "
+		             "aws_session_token");
+	if (out->profile[0] && !out->credentials_file[0])
+		bad(c, path, "profile names a section of credentials_file, which is not set");
+
+	/* AWS itself: virtual-hosted; a server of your own: path-style. */
+	out->virtual_hosted = !out->endpoint_url[0];
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(e, "addressing");
+	snprintf(p, sizeof(p), "%s.addressing", path);
+	if (a && cJSON_IsString(a) && strcmp(a->valuestring, "path") == 0)
+		out->virtual_hosted = 0;
+	else if (a && cJSON_IsString(a) && strcmp(a->valuestring, "virtual") == 0)
+		out->virtual_hosted = 1;
+	else if (a)
+		bad(c, p, "expected \"path\" or \"virtual\", got %s",
+		    cJSON_IsString(a) ? a->valuestring : type_name(a));
+
+	out->multipart_threshold_bytes = CNP_S3_DEFAULT_MULTIPART_THRESHOLD;
+	out->part_bytes = CNP_S3_DEFAULT_PART_BYTES;
+	snprintf(p, sizeof(p), "%s.multipart_threshold_bytes", path);
+	get_uint(c, e, "multipart_threshold_bytes", p, 1, 5ull << 30,
+	         &out->multipart_threshold_bytes);
+	snprintf(p, sizeof(p), "%s.part_bytes", path);
+	get_uint(c, e, "part_bytes", p, 1024, 5ull << 30, &out->part_bytes);
+	if (out->part_bytes < CNP_S3_MIN_PART_BYTES_AWS)
+		cnp_warn("%s: %s: %llu bytes: AWS S3 and most S3 servers refuse parts below "
+		         "5 MiB (all but the last)", c->origin, p,
+		         (unsigned long long)out->part_bytes);
+}
+
 static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
                            struct cnp_endpoint_config *out)
 {
 	static const char *const keys[] = {"url", "ca_file", "allow_insecure", NULL};
+	static const char *const s3_keys[] = {
+		"url", "ca_file", "allow_insecure", "endpoint_url", "region", "access_key_id",
+		"secret_access_key", "session_token", "credentials_file", "profile",
+		"addressing", "multipart_threshold_bytes", "part_bytes", NULL};
 	char p[96];
 	if (!cJSON_IsObject(e)) {
 		bad(c, path, "expected an object, got %s", type_name(e));
 		return;
 	}
-	check_keys(c, e, path, keys);
 	snprintf(p, sizeof(p), "%s.url", path);
 	get_string(c, e, "url", p, out->url, sizeof(out->url), 1);
+	int s3 = strncmp(out->url, "s3://", 5) == 0;
+	check_keys(c, e, path, s3 ? s3_keys : keys);
 	snprintf(p, sizeof(p), "%s.ca_file", path);
 	get_path(c, e, "ca_file", p, out->ca_file, sizeof(out->ca_file), 0);
 	snprintf(p, sizeof(p), "%s.allow_insecure", path);
@@ -339,9 +430,14 @@ static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
 	if (!out->url[0])
 		return;
 	snprintf(p, sizeof(p), "%s.url", path);
+	if (s3) {
+		parse_s3(c, e, path, out);
+		return;
+	}
 	if (strncmp(out->url, "file:///", 8) != 0 && strncmp(out->url, "https://", 8) != 0 &&
 	    strncmp(out->url, "http://", 7) != 0)
-		bad(c, p, "expected a file:///DIR or https://HOST/PATH URL, got \"%s\"", out->url);
+		bad(c, p, "expected a file:///DIR, https://HOST/PATH or s3://BUCKET[/PREFIX] URL, "
+		          "got \"%s\"", out->url);
 	else if (strncmp(out->url, "http://", 7) == 0 && !out->allow_insecure)
 		bad(c, p, "plain http:// sends data unencrypted; use https:// or set "
 		          "\"allow_insecure\": true in this endpoint");
@@ -353,7 +449,8 @@ static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
 static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 {
 	static const char *const keys[] = {"vehicle_id", "log_level", "sources", "capture",
-	                                   "batch", "spool", "endpoints", "upload", NULL};
+	                                   "batch", "spool", "endpoints", "upload",
+	                                   "signing_key", NULL};
 	if (!cJSON_IsObject(root)) {
 		bad(c, "$", "expected an object, got %s", type_name(root));
 		return CNP_ERR_CONFIG;
@@ -375,6 +472,9 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 	    strcmp(cfg->log_level, "info") && strcmp(cfg->log_level, "debug"))
 		bad(c, "$.log_level", "expected \"error\", \"warning\", \"info\" or \"debug\", got \"%s\"",
 		    cfg->log_level);
+
+	get_path(c, root, "signing_key", "$.signing_key", cfg->signing_key,
+	         sizeof(cfg->signing_key), 0);
 
 	const cJSON *sources = cJSON_GetObjectItemCaseSensitive(root, "sources");
 	if (!cJSON_IsArray(sources) || cJSON_GetArraySize(sources) == 0 ||
@@ -442,6 +542,9 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 			parse_endpoint(c, e, p, &cfg->endpoints[cfg->n_endpoints++]);
 		}
 	}
+	/* Multipart journals (s3://) live beside the batches they belong to. */
+	for (unsigned i = 0; i < cfg->n_endpoints; i++)
+		memcpy(cfg->endpoints[i].journal_dir, cfg->spool_dir, sizeof(cfg->spool_dir));
 
 	const cJSON *upload = object_at(c, root, "upload", "$.upload", 0);
 	if (upload) {

@@ -83,6 +83,9 @@ struct cnp_config {
 	unsigned n_endpoints;
 
 	struct cnp_uploader_config upload;
+
+	/* PEM EC P-256 private key that signs every batch; "" for none. */
+	char signing_key[CNP_PATH_MAX];
 };
 
 /* Defaults (documented in docs/CONFIG.md). */

@@ -5,6 +5,9 @@
  *   file:///DIR               copy into a directory (demos, tests, a USB
  *                             stick): DIR/KEY, written atomically
  *   https://HOST[:PORT]/PATH  HTTP PUT of each batch to URL/KEY
+ *   s3://BUCKET[/PREFIX]      S3 PutObject (multipart upload above a size)
+ *                             of BUCKET/PREFIX/KEY, AWS Signature Version 4;
+ *                             any S3-compatible server (docs/S3.md)
  *
  * KEY is "VEHICLE/SPOOLID/BOOT-SEQ.cnp": derived from the vehicle, the
  * spool's random id, the boot and the sequence number, so a repeated upload
@@ -21,16 +24,62 @@
 #define CNP_URL_MAX 512
 #define CNP_PATH_MAX 4096
 
+#define CNP_S3_REGION_MAX 64
+#define CNP_S3_KEY_ID_MAX 128
+#define CNP_S3_SECRET_MAX 128
+#define CNP_S3_TOKEN_MAX 4096
+#define CNP_S3_PROFILE_MAX 64
+
 struct cnp_endpoint_config {
 	char url[CNP_URL_MAX];
 	char ca_file[CNP_PATH_MAX]; /* "" : the system's CA store */
 	int allow_insecure;         /* plain http:// allowed (explicit only) */
+
+	/* s3:// only (docs/S3.md). The secrets below are never logged. */
+	char endpoint_url[CNP_URL_MAX];  /* "" : https://s3.REGION.amazonaws.com */
+	char region[CNP_S3_REGION_MAX];
+	char access_key_id[CNP_S3_KEY_ID_MAX];     /* either these two... */
+	char secret_access_key[CNP_S3_SECRET_MAX];
+	char session_token[CNP_S3_TOKEN_MAX];      /* "" : none */
+	char credentials_file[CNP_PATH_MAX];       /* ...or an AWS ini file */
+	char profile[CNP_S3_PROFILE_MAX];          /* its section; "" : "default" */
+	int virtual_hosted;         /* 1: https://BUCKET.HOST/KEY; 0: HOST/BUCKET/KEY */
+	uint64_t multipart_threshold_bytes; /* larger batches go by multipart */
+	uint64_t part_bytes;                /* size of each part but the last */
+	/* Where multipart journals live: the spool directory, set by the
+	 * configuration loader (not a key of its own); "" : no journal, an
+	 * interrupted multipart upload starts over after a restart. */
+	char journal_dir[CNP_PATH_MAX];
+};
+
+#define CNP_S3_DEFAULT_MULTIPART_THRESHOLD (8u * 1024u * 1024u)
+#define CNP_S3_DEFAULT_PART_BYTES (8u * 1024u * 1024u)
+/* S3 refuses parts below 5 MiB (but the last) and uploads of more than
+ * 10000 parts. */
+#define CNP_S3_MIN_PART_BYTES_AWS (5u * 1024u * 1024u)
+#define CNP_S3_MAX_PARTS 10000u
+
+/*
+ * How the uploader should treat a failed put. Back-ends that know more than
+ * the HTTP status (S3's error codes) say so here; the others leave it at
+ * CNP_PUT_BY_STATUS and the uploader decides from the return code and the
+ * status (see uploader.h).
+ */
+enum cnp_put_class {
+	CNP_PUT_BY_STATUS = 0, /* decide from the return code and status */
+	CNP_PUT_TRANSIENT = 1, /* retry with backoff (e.g. S3 400 RequestTimeout) */
+	CNP_PUT_AUTH = 2,      /* credentials or configuration (S3 403, wrong
+	                          region, no such bucket): retry at the backoff
+	                          cap, log loudly, never drop */
+	CNP_PUT_REJECTED = 3,  /* the server refuses this batch for good:
+	                          quarantine it */
 };
 
 struct cnp_put_result {
 	long status;         /* HTTP status; 0 when none (file://, network) */
 	long retry_after_s;  /* server's Retry-After, -1 when none */
 	char detail[1024];   /* what happened, with the URL, for the log */
+	enum cnp_put_class cls; /* CNP_PUT_BY_STATUS unless the back-end knows */
 };
 
 struct cnp_endpoint;
@@ -70,5 +119,8 @@ int cnp_endpoint_file_create(const struct cnp_endpoint_config *cfg,
 int cnp_endpoint_https_create(const struct cnp_endpoint_config *cfg,
                               const atomic_int *cancel, struct cnp_endpoint **out,
                               char *why, size_t why_len);
+int cnp_endpoint_s3_create(const struct cnp_endpoint_config *cfg,
+                           const atomic_int *cancel, struct cnp_endpoint **out,
+                           char *why, size_t why_len);
 
 #endif

@@ -75,10 +75,12 @@ int cnp_endpoint_create(const struct cnp_endpoint_config *cfg,
 {
 	if (strncasecmp(cfg->url, "file://", 7) == 0)
 		return cnp_endpoint_file_create(cfg, out, why, why_len);
+	if (strncasecmp(cfg->url, "s3://", 5) == 0)
+		return cnp_endpoint_s3_create(cfg, cancel, out, why, why_len);
 	if (strncasecmp(cfg->url, "https://", 8) == 0 ||
 	    strncasecmp(cfg->url, "http://", 7) == 0)
 		return cnp_endpoint_https_create(cfg, cancel, out, why, why_len);
-	snprintf(why, why_len, "unsupported URL scheme in \"%s\" (use file:// or https://)",
+	snprintf(why, why_len, "unsupported URL scheme in \"%s\" (use file://, https:// or s3://)",
 	         cfg->url);
 	return CNP_ERR_CONFIG;
 }

@@ -19,6 +19,8 @@ const char *cnp_strerror(int err)
 	case CNP_ERR_TOOBIG: return "too large";
 	case CNP_ERR_CONFIG: return "invalid configuration";
 	case CNP_ERR_CANCELLED: return "cancelled";
+	case CNP_ERR_SIGNATURE: return "signature check failed";
+	case CNP_ERR_KEY: return "unusable key";
 	default: return "unknown error";
 	}
 }

@@ -29,6 +29,10 @@ enum cnp_err {
 	CNP_ERR_TOOBIG = -13,     /* input exceeds a documented limit */
 	CNP_ERR_CONFIG = -14,     /* the configuration is invalid */
 	CNP_ERR_CANCELLED = -15,  /* stopped on request (shutdown) */
+	CNP_ERR_SIGNATURE = -16,  /* a signature is missing, does not verify
+	                             with the given key, or cannot be made */
+	CNP_ERR_KEY = -17,        /* a key file is unusable: unreadable, not a
+	                             P-256 EC key, or open to group/others */
 };
 
 /* A short English description of a CNP_ERR_* code; never NULL. */

@@ -37,11 +37,12 @@ static void usage(FILE *out)
 static void print_summary(const struct cnp_agent_summary *s)
 {
 	double ratio = s->stored_bytes ? (double)s->text_bytes / (double)s->stored_bytes : 0;
-	cnp_info("summary: frames=%" PRIu64 " malformed=%" PRIu64 " batches=%" PRIu64
+	cnp_info("summary: frames=%" PRIu64 " malformed=%" PRIu64 " kernel_dropped=%" PRIu64
+	         " batches=%" PRIu64
 	         " text_bytes=%" PRIu64 " stored_bytes=%" PRIu64 " uploaded_batches=%" PRIu64
 	         " uploaded_bytes=%" PRIu64 " upload_failures=%" PRIu64
 	         " spool_batches=%u ratio=%.2f",
-	         s->frames, s->malformed, s->batches, s->text_bytes, s->stored_bytes,
+	         s->frames, s->malformed, s->kernel_dropped, s->batches, s->text_bytes, s->stored_bytes,
 	         s->uploaded_batches, s->uploaded_bytes, s->upload_failures, s->spool_batches,
 	         ratio);
 }

@@ -103,6 +103,27 @@ static uint64_t backoff_us(const struct cnp_uploader *u, unsigned fails, long re
 	return d;
 }
 
+/*
+ * What a failed put means for its batch (docs/S3.md, "Retries"): an
+ * endpoint that knows better (S3's error codes) says so in res->cls;
+ * otherwise the status decides. 408, 429, 5xx and every failure without a
+ * status (timeout, reset, DNS, TLS) are transient; 401 and 403 are about
+ * credentials, not the batch; any other 4xx refuses this batch.
+ */
+static enum cnp_put_class classify(int rc, const struct cnp_put_result *res)
+{
+	if (res->cls != CNP_PUT_BY_STATUS)
+		return res->cls;
+	if (rc != CNP_ERR_HTTP)
+		return CNP_PUT_TRANSIENT;
+	long st = res->status;
+	if (st == 401 || st == 403)
+		return CNP_PUT_AUTH;
+	if (st >= 400 && st < 500 && st != 408 && st != 429)
+		return CNP_PUT_REJECTED;
+	return CNP_PUT_TRANSIENT;
+}
+
 int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us)
 {
 	struct cnp_spool_entry e;
@@ -161,7 +182,8 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 
 	char key[CNP_BATCH_VEHICLE_MAX + CNP_SPOOL_ID_LEN + CNP_SPOOL_NAME_MAX + 3];
 	snprintf(key, sizeof(key), "%s/%s/%s", b.vehicle, b.spool_id, e.name);
-	struct cnp_put_result res = {.status = 0, .retry_after_s = -1, .detail = ""};
+	struct cnp_put_result res = {
+		.status = 0, .retry_after_s = -1, .detail = "", .cls = CNP_PUT_BY_STATUS};
 	uint64_t t0 = cnp_clock_mono_us();
 	rc = st->ep->ops->put(st->ep, key, data, len, &res);
 	uint64_t latency = cnp_clock_mono_us() - t0;
@@ -189,14 +211,54 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 		*wait_us = 0;
 		return CNP_OK;
 	}
-	cnp_spool_release(u->spool, e.name);
-	if (rc == CNP_ERR_CANCELLED)
+	if (rc == CNP_ERR_CANCELLED) {
+		cnp_spool_release(u->spool, e.name);
 		return rc;
+	}
+	const char *detail = res.detail[0] ? res.detail : st->ep->url;
+	enum cnp_put_class cls = classify(rc, &res);
+	if (cls == CNP_PUT_REJECTED) {
+		/* The server answered, and refuses this batch: retrying it would
+		 * fail alike and hold up every batch behind it. It is kept aside,
+		 * counted, and the endpoint goes on with the next one. */
+		cnp_error("upload of %s refused by %s (HTTP %ld): %s; batch moved to the spool's "
+		          "quarantine, not retried", key, st->ep->url, res.status, detail);
+		cnp_spool_quarantine(u->spool, e.name, e.frames);
+		cnp_mutex_lock(u->stats_lock);
+		u->stats.quarantined++;
+		u->stats.rejected++;
+		cnp_mutex_unlock(u->stats_lock);
+		st->fails = 0;
+		st->next_try_us = 0;
+		*wait_us = 0;
+		return rc;
+	}
+	cnp_spool_release(u->spool, e.name);
 	st->fails++;
-	uint64_t delay = backoff_us(u, st->fails, res.retry_after_s);
-	st->next_try_us = now_us + delay;
-	cnp_warn("upload of %s failed (%s): %s; batch kept in the spool, retry in %" PRIu64 " ms",
-	         key, cnp_strerror(rc), res.detail[0] ? res.detail : st->ep->url, delay / 1000);
+	uint64_t delay;
+	if (cls == CNP_PUT_AUTH) {
+		/* Credentials or configuration: every batch would fail alike.
+		 * Never dropped; retried at the cap (Retry-After still honoured)
+		 * and said loudly each time. */
+		uint64_t cap = u->cfg.backoff_cap_ms * 1000u;
+		delay = backoff_us(u, st->fails, res.retry_after_s);
+		if (delay < cap)
+			delay = cap;
+		cnp_mutex_lock(u->stats_lock);
+		u->stats.auth_failures++;
+		cnp_mutex_unlock(u->stats_lock);
+		cnp_error("AUTHENTICATION OR CONFIGURATION FAILURE: upload of %s to %s (HTTP %ld): "
+		          "%s; check the endpoint's credentials, region and bucket; batch kept in "
+		          "the spool, retry in %" PRIu64 " ms", key, st->ep->url, res.status, detail,
+		          delay / 1000);
+	} else {
+		delay = backoff_us(u, st->fails, res.retry_after_s);
+		cnp_warn("upload of %s failed (%s): %s; batch kept in the spool, retry in %" PRIu64
+		         " ms", key, cnp_strerror(rc), detail, delay / 1000);
+	}
+	/* From the end of the attempt: a Retry-After counts from the answer,
+	 * and a slow attempt must not eat into the pause. */
+	st->next_try_us = now_us + latency + delay;
 	*wait_us = 0; /* another endpoint may take it at once */
 	return rc;
 }

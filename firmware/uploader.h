@@ -7,6 +7,16 @@
  * honoured as a minimum, up to ten times the cap: a confused server must not
  * park the agent for days).
  *
+ * Failures are told apart (enum cnp_put_class in endpoint.h; an endpoint
+ * may refine the class, as S3 does with its error codes):
+ * - transient (408, 429, 5xx, timeouts, resets, DNS and TLS failures):
+ *   retried with the backoff above;
+ * - authentication (401, 403) and configuration: logged as errors and
+ *   retried at the backoff cap, never dropped;
+ * - refused (any other 4xx): the batch is moved to the spool's quarantine
+ *   (cnp_spool_quarantine, which counts its frames as dropped), counted in
+ *   stats.rejected and logged with the URL and status; not retried.
+ *
  * Runs on its own thread (cnp_uploader_start) so that a slow link never
  * stalls reading the bus; cnp_uploader_step() runs one attempt on the
  * caller's thread, for tests.
@@ -32,7 +42,9 @@ struct cnp_uploader_stats {
 	uint64_t bytes;      /* acknowledged batch bytes */
 	uint64_t attempts;
 	uint64_t failures;
-	uint64_t quarantined;
+	uint64_t quarantined;   /* batches moved to quarantine (damaged or refused) */
+	uint64_t rejected;      /* of those, refused by an endpoint (4xx) */
+	uint64_t auth_failures; /* attempts failed on credentials (401, 403...) */
 	uint64_t last_latency_us;
 };
 

@@ -30,6 +30,45 @@ struct cnp_http_response {
 	long status;          /* HTTP status, 0 if no response was read */
 	long retry_after_s;   /* Retry-After in seconds, -1 when absent */
 	char detail[512];     /* what went wrong, for the log; "" on success */
+	size_t body_len;      /* bytes stored in the request's resp_body */
+	int body_truncated;   /* nonzero: the body was longer than resp_body_cap - 1
+	                         (the rest was read and discarded) */
+};
+
+/* One extra request header, sent as "name: value". */
+struct cnp_http_header {
+	const char *name;
+	const char *value; /* no CR or LF */
+};
+
+/* A response header to capture: its value (trimmed) goes into value[0..cap),
+ * NUL-terminated and cut to fit; "" when the response has no such header. */
+struct cnp_http_capture {
+	const char *name; /* case-insensitive */
+	char *value;
+	size_t cap;
+};
+
+/*
+ * One request for cnp_http_send. Every pointer is borrowed for the call.
+ */
+struct cnp_http_request {
+	const char *method;  /* "GET", "PUT", "POST" or "DELETE" */
+	const char *url;
+	const struct cnp_http_header *headers; /* extra headers, may be NULL. A
+	                        "Host" here replaces the one from the URL (the
+	                        caller signs what is sent). */
+	size_t n_headers;
+	const void *body;    /* PUT and POST: body[0..len), sent with a
+	                        Content-Length (no chunking, no "Expect:
+	                        100-continue"); GET and DELETE send none */
+	size_t len;
+	char *resp_body;     /* optional: up to resp_body_cap - 1 bytes of the
+	                        response body, NUL-terminated (S3's XML); the
+	                        rest is discarded; NULL discards it all */
+	size_t resp_body_cap;
+	struct cnp_http_capture *captures; /* optional response headers */
+	size_t n_captures;
 };
 
 /* Once per process, before any thread starts. */
@@ -55,5 +94,16 @@ void cnp_http_destroy(struct cnp_http *http);
 int cnp_http_put(struct cnp_http *http, const char *url,
                  const char *content_type, const void *body, size_t len,
                  struct cnp_http_response *resp);
+
+/*
+ * Sends one request and reads the whole response (its body bounded as the
+ * request says). Same connection reuse, TLS rules, timeouts and cancel flag
+ * as cnp_http_put, which is this call with method PUT and one Content-Type
+ * header.
+ * @retval as for cnp_http_put; CNP_ERR_INVAL also for an unknown method or
+ *         a header with CR or LF in it
+ */
+int cnp_http_send(struct cnp_http *http, const struct cnp_http_request *req,
+                  struct cnp_http_response *resp);
 
 #endif

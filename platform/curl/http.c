@@ -25,6 +25,12 @@ struct upload {
 	size_t pos;
 };
 
+/* What the callbacks fill in while a response arrives. */
+struct reply {
+	struct cnp_http_response *resp;
+	const struct cnp_http_request *req;
+};
+
 int cnp_http_global_init(void)
 {
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? CNP_OK
@@ -77,35 +83,85 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
 	size_t room = size * nitems;
 	size_t left = u->len - u->pos;
 	size_t n = left < room ? left : room;
+	if (n == 0)
+		return 0;
 	memcpy(buf, u->data + u->pos, n);
 	u->pos += n;
 	return n;
 }
 
-static size_t discard_cb(char *buf, size_t size, size_t nmemb, void *arg)
+/* Keeps the first resp_body_cap - 1 bytes of the body; the rest is read
+ * and dropped, so a huge error page cannot grow memory. */
+static size_t body_cb(char *buf, size_t size, size_t nmemb, void *arg)
 {
-	(void)buf;
-	(void)arg;
-	return size * nmemb;
+	struct reply *r = arg;
+	size_t n = size * nmemb;
+	const struct cnp_http_request *req = r->req;
+	if (!req->resp_body || req->resp_body_cap == 0)
+		return n;
+	size_t room = req->resp_body_cap - 1 - r->resp->body_len;
+	size_t take = n < room ? n : room;
+	memcpy(req->resp_body + r->resp->body_len, buf, take);
+	r->resp->body_len += take;
+	req->resp_body[r->resp->body_len] = 0;
+	if (take < n)
+		r->resp->body_truncated = 1;
+	return n;
+}
+
+/* The value of a "Name: value\r\n" header line when its name is `name`
+ * (case-insensitive): *value and *len, blanks and CR/LF trimmed. */
+static int header_value(const char *buf, size_t n, const char *name, const char **value,
+                        size_t *len)
+{
+	size_t nl = strlen(name);
+	if (n <= nl || buf[nl] != ':' || strncasecmp(buf, name, nl) != 0)
+		return 0;
+	const char *v = buf + nl + 1, *end = buf + n;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*value = v;
+	*len = (size_t)(end - v);
+	return 1;
 }
 
 static size_t header_cb(char *buf, size_t size, size_t nitems, void *arg)
 {
-	struct cnp_http_response *resp = arg;
+	struct reply *r = arg;
+	struct cnp_http_response *resp = r->resp;
 	size_t n = size * nitems;
-	static const char name[] = "retry-after:";
-	if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+	const char *v;
+	size_t vlen;
+	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		/* A new response (after a 1xx): forget what the last one said. */
+		resp->retry_after_s = -1;
+		for (size_t i = 0; i < r->req->n_captures; i++)
+			if (r->req->captures[i].cap > 0)
+				r->req->captures[i].value[0] = 0;
+		return n;
+	}
+	if (header_value(buf, n, "retry-after", &v, &vlen)) {
 		char value[64];
-		size_t vlen = n - (sizeof(name) - 1);
 		if (vlen >= sizeof(value))
 			vlen = sizeof(value) - 1;
-		memcpy(value, buf + sizeof(name) - 1, vlen);
+		memcpy(value, v, vlen);
 		value[vlen] = 0;
 		char *end;
 		long secs = strtol(value, &end, 10);
 		/* Only delta-seconds; an HTTP date leaves it absent (-1). */
 		if (end != value && secs >= 0)
 			resp->retry_after_s = secs;
+	}
+	for (size_t i = 0; i < r->req->n_captures; i++) {
+		struct cnp_http_capture *c = &r->req->captures[i];
+		if (c->cap == 0 || !header_value(buf, n, c->name, &v, &vlen))
+			continue;
+		if (vlen >= c->cap)
+			vlen = c->cap - 1;
+		memcpy(c->value, v, vlen);
+		c->value[vlen] = 0;
 	}
 	return n;
 }
@@ -152,12 +208,52 @@ static int map_curl_code(CURLcode code)
 	}
 }
 
-int cnp_http_put(struct cnp_http *h, const char *url, const char *content_type,
-                 const void *body, size_t len, struct cnp_http_response *resp)
+/* "Name: value", or "Name;" for an empty value (curl's way of sending an
+ * empty header rather than removing it). */
+static int append_header(struct curl_slist **list, const char *name, const char *value)
+{
+	if (strpbrk(name, "\r\n: ") || !name[0] || strpbrk(value, "\r\n"))
+		return CNP_ERR_INVAL;
+	size_t n = strlen(name) + strlen(value) + 3;
+	char *line = cnp_malloc(n);
+	if (!line)
+		return CNP_ERR_NOMEM;
+	if (value[0])
+		snprintf(line, n, "%s: %s", name, value);
+	else
+		snprintf(line, n, "%s;", name);
+	struct curl_slist *tmp = curl_slist_append(*list, line);
+	/* curl copies the string; wipe ours (it may carry a session token). */
+	memset(line, 0, n);
+	cnp_free(line);
+	if (!tmp)
+		return CNP_ERR_NOMEM;
+	*list = tmp;
+	return CNP_OK;
+}
+
+static int has_header(const struct cnp_http_request *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+int cnp_http_send(struct cnp_http *h, const struct cnp_http_request *req,
+                  struct cnp_http_response *resp)
 {
 	resp->status = 0;
 	resp->retry_after_s = -1;
 	resp->detail[0] = 0;
+	resp->body_len = 0;
+	resp->body_truncated = 0;
+	if (req->resp_body && req->resp_body_cap > 0)
+		req->resp_body[0] = 0;
+	for (size_t i = 0; i < req->n_captures; i++)
+		if (req->captures[i].cap > 0)
+			req->captures[i].value[0] = 0;
+	const char *url = req->url;
 
 	int is_https = strncasecmp(url, "https://", 8) == 0;
 	int is_http = strncasecmp(url, "http://", 7) == 0;
@@ -168,35 +264,65 @@ int cnp_http_put(struct cnp_http *h, const char *url, const char *content_type,
 		         url);
 		return CNP_ERR_INVAL;
 	}
+	const char *m = req->method;
+	int put = strcmp(m, "PUT") == 0, post = strcmp(m, "POST") == 0;
+	int get = strcmp(m, "GET") == 0, del = strcmp(m, "DELETE") == 0;
+	if (!put && !post && !get && !del) {
+		snprintf(resp->detail, sizeof(resp->detail), "%.300s: unsupported method %.20s", url, m);
+		return CNP_ERR_INVAL;
+	}
 
 	CURL *c = h->curl;
 	char errbuf[CURL_ERROR_SIZE] = "";
-	struct upload up = {.data = body, .len = len, .pos = 0};
+	struct upload up = {.data = req->body, .len = req->body ? req->len : 0, .pos = 0};
+	struct reply reply = {.resp = resp, .req = req};
 	struct curl_slist *headers = NULL;
-	char ctype[128];
-	snprintf(ctype, sizeof(ctype), "Content-Type: %s", content_type);
-	struct curl_slist *tmp = curl_slist_append(headers, ctype);
-	if (!tmp)
-		return CNP_ERR_NOMEM;
-	headers = tmp;
-	/* No "Expect: 100-continue" round trip: batches are small. */
-	tmp = curl_slist_append(headers, "Expect:");
-	if (!tmp) {
-		curl_slist_free_all(headers);
-		return CNP_ERR_NOMEM;
+	int rc = CNP_OK;
+	for (size_t i = 0; i < req->n_headers && rc == CNP_OK; i++)
+		rc = append_header(&headers, req->headers[i].name, req->headers[i].value);
+	/* "Expect:" (a colon, no value) stops curl's 100-continue round trip;
+	 * "Content-Type:" stops it from labelling a POST body as a form. */
+	if (rc == CNP_OK) {
+		struct curl_slist *tmp = curl_slist_append(headers, "Expect:");
+		rc = tmp ? CNP_OK : CNP_ERR_NOMEM;
+		if (tmp)
+			headers = tmp;
 	}
-	headers = tmp;
-
+	if (rc == CNP_OK && post && !has_header(req, "Content-Type")) {
+		struct curl_slist *tmp = curl_slist_append(headers, "Content-Type:");
+		rc = tmp ? CNP_OK : CNP_ERR_NOMEM;
+		if (tmp)
+			headers = tmp;
+	}
+	if (rc != CNP_OK) {
+		curl_slist_free_all(headers);
+		if (rc == CNP_ERR_INVAL)
+			snprintf(resp->detail, sizeof(resp->detail),
+			         "%.300s: a request header has a bad name or a line break", url);
+		return rc;
+	}
 	curl_easy_reset(c); /* keeps the connection and TLS session caches */
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
-	curl_easy_setopt(c, CURLOPT_READDATA, &up);
-	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	if (put) {
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up.len);
+	} else if (post) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)up.len);
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+		if (del)
+			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+	}
+	if (put || post) {
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
+		curl_easy_setopt(c, CURLOPT_READDATA, &up);
+	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &reply);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, h->allow_insecure ? "https,http" : "https");
@@ -216,10 +342,13 @@ int cnp_http_put(struct cnp_http *h, const char *url, const char *content_type,
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
 
 	CURLcode code = curl_easy_perform(c);
+	/* The list may hold a session token: curl is done with it. */
+	for (struct curl_slist *l = headers; l; l = l->next)
+		memset(l->data, 0, strlen(l->data));
 	curl_slist_free_all(headers);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
 
-	int rc = map_curl_code(code);
+	rc = map_curl_code(code);
 	if (rc != CNP_OK) {
 		const char *why = errbuf[0] ? errbuf : curl_easy_strerror(code);
 		if (rc == CNP_ERR_TLS && code == CURLE_PEER_FAILED_VERIFICATION)
@@ -235,4 +364,19 @@ int cnp_http_put(struct cnp_http *h, const char *url, const char *content_type,
 		return CNP_ERR_HTTP;
 	}
 	return CNP_OK;
+}
+
+int cnp_http_put(struct cnp_http *h, const char *url, const char *content_type,
+                 const void *body, size_t len, struct cnp_http_response *resp)
+{
+	struct cnp_http_header ct = {"Content-Type", content_type};
+	struct cnp_http_request req = {
+		.method = "PUT",
+		.url = url,
+		.headers = &ct,
+		.n_headers = 1,
+		.body = body,
+		.len = len,
+	};
+	return cnp_http_send(h, &req, resp);
 }

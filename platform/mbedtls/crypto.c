@@ -1,6 +1,9 @@
 /* The only family of files that includes mbedTLS headers. */
 #include "platform/crypto.h"
 
+#include <string.h>
+
+#include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 
 _Static_assert(sizeof(mbedtls_sha256_context) <= sizeof(struct cnp_sha256),
@@ -37,6 +40,42 @@ void cnp_sha256(const void *data, size_t len, uint8_t out[CNP_SHA256_LEN])
 	cnp_sha256_init(&c);
 	cnp_sha256_update(&c, data, len);
 	cnp_sha256_final(&c, out);
+}
+
+/* RFC 2104 over mbedTLS's SHA-256 directly rather than mbedtls_md_hmac():
+ * the md layer allocates its context, and a signer that cannot fail is
+ * simpler to use correctly. */
+#define HMAC_BLOCK 64
+
+void cnp_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                     uint8_t out[CNP_SHA256_LEN])
+{
+	uint8_t k0[HMAC_BLOCK] = {0};
+	uint8_t pad[HMAC_BLOCK];
+	uint8_t inner[CNP_SHA256_LEN];
+	if (key_len > HMAC_BLOCK)
+		cnp_sha256(key, key_len, k0);
+	else if (key_len > 0)
+		memcpy(k0, key, key_len);
+
+	struct cnp_sha256 c;
+	for (size_t i = 0; i < HMAC_BLOCK; i++)
+		pad[i] = (uint8_t)(k0[i] ^ 0x36);
+	cnp_sha256_init(&c);
+	cnp_sha256_update(&c, pad, sizeof(pad));
+	cnp_sha256_update(&c, msg, msg_len);
+	cnp_sha256_final(&c, inner);
+
+	for (size_t i = 0; i < HMAC_BLOCK; i++)
+		pad[i] = (uint8_t)(k0[i] ^ 0x5c);
+	cnp_sha256_init(&c);
+	cnp_sha256_update(&c, pad, sizeof(pad));
+	cnp_sha256_update(&c, inner, sizeof(inner));
+	cnp_sha256_final(&c, out);
+
+	mbedtls_platform_zeroize(k0, sizeof(k0));
+	mbedtls_platform_zeroize(pad, sizeof(pad));
+	mbedtls_platform_zeroize(inner, sizeof(inner));
 }
 
 void cnp_hex(const uint8_t *bytes, size_t len, char *out)

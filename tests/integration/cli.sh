@@ -144,6 +144,7 @@ expect "missing path" 1 "nope.cnp: No such file" -- decode "$w/nope.cnp"
 out=$(decode "$w/flipped.cnp" "${objs[1]}" 2>/dev/null || true)
 [[ -n "$out" ]] && t_pass "valid batches still print beside a corrupt one" \
   || t_fail "a corrupt batch suppressed the valid ones"
-expect "decode --check on a good bucket" 0 "^$" -- decode --check "$w/bucket"
+expect "decode --check on a good bucket" 0 "^cli-1/[0-9a-f]{16}: $n_spooled batches, 600 frames, .*: OK$" \
+  -- decode --check "$w/bucket"
 
 t_finish

@@ -84,6 +84,7 @@ static uint8_t *build(unsigned nframes, size_t max_bytes, uint64_t seq, size_t *
 		.sealed_wall_us = 1700000000000000u, .sealed_mono_us = 5,
 	};
 	info.dropped[CNP_DROP_MALFORMED] = 3;
+	info.dropped[CNP_DROP_KERNEL] = 5;
 	info.has_prev = seq > 0;
 	memset(info.prev_sha256, 0xAB, 32);
 	uint8_t *out = NULL;
@@ -110,6 +111,8 @@ static void test_round_trip(void)
 	CHECK_EQ(b.frames, 1000);
 	CHECK_EQ(b.dropped[CNP_DROP_MALFORMED], 3);
 	CHECK_EQ(b.dropped[CNP_DROP_SPOOL_FULL], 0);
+	CHECK_EQ(b.dropped[CNP_DROP_KERNEL], 5);
+	CHECK_STR(cnp_drop_reason_name(CNP_DROP_KERNEL), "kernel");
 	CHECK(b.has_prev && b.prev_sha256[0] == 0xAB && b.prev_sha256[31] == 0xAB);
 	CHECK(memcmp(b.sha256, digest, 32) == 0);
 	CHECK_EQ(b.ifaces.count, 2);

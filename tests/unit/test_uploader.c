@@ -1,6 +1,7 @@
 /* The uploader against scripted fake endpoints and a real spool: delivery,
  * keys, backoff with jitter and Retry-After, failover, quarantine of damaged
- * batches, and the upload thread. */
+ * batches, retry classes (transient, authentication, refused), and the
+ * upload thread. */
 #include "check.h"
 
 #include "firmware/alloc.h"
@@ -35,6 +36,9 @@ struct fake_ep {
 	struct cnp_endpoint base; /* first: the uploader sees only this */
 	const struct step *script;
 	size_t n_script;
+	/* Optional, parallel to script: the class the back-end reports
+	 * (CNP_PUT_BY_STATUS when NULL or past the script). */
+	const enum cnp_put_class *cls_script;
 	struct step after; /* once the script is used up */
 	unsigned calls;
 	char keys[MAX_KEYS][160];
@@ -63,6 +67,8 @@ static int fake_put(struct cnp_endpoint *ep, const char *key, const uint8_t *dat
 	f->calls++;
 	res->status = s.status;
 	res->retry_after_s = s.retry_after_s;
+	res->cls = f->cls_script && f->calls - 1 < f->n_script ? f->cls_script[f->calls - 1]
+	                                                       : CNP_PUT_BY_STATUS;
 	snprintf(res->detail, sizeof(res->detail), "fake %s: scripted %d", ep->url, s.rc);
 	if (f->block_until_cancel) {
 		atomic_store(&f->in_put, 1);
@@ -696,6 +702,154 @@ static void test_thread_stop(void)
 	cnp_spool_close(s);
 }
 
+/* ---- retry classes ------------------------------------------------------------ */
+
+static unsigned quarantine_files(const char *spool)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "ls -1 '%s/%s/quarantine' 2>/dev/null | grep -c '\\.cnp$'",
+	         check_tmpdir(), spool);
+	FILE *p = popen(cmd, "r");
+	unsigned n = 0;
+	if (p) {
+		if (fscanf(p, "%u", &n) != 1)
+			n = 0;
+		pclose(p);
+	}
+	return n;
+}
+
+static void test_classes(void)
+{
+	enum outcome { RETRY, AUTH, REFUSED };
+	static const struct {
+		struct step step;
+		enum cnp_put_class cls;
+		enum outcome want;
+	} cases[] = {
+		/* transient: backoff from the base */
+		{{CNP_ERR_HTTP, 408, -1}, 0, RETRY},
+		{{CNP_ERR_HTTP, 429, -1}, 0, RETRY},
+		{{CNP_ERR_HTTP, 500, -1}, 0, RETRY},
+		{{CNP_ERR_HTTP, 502, -1}, 0, RETRY},
+		{{CNP_ERR_HTTP, 503, -1}, 0, RETRY},
+		{{CNP_ERR_HTTP, 504, -1}, 0, RETRY},
+		{{CNP_ERR_HTTP, 301, -1}, 0, RETRY},
+		{{CNP_ERR_NET, 0, -1}, 0, RETRY},   /* timeout, reset, DNS */
+		{{CNP_ERR_TLS, 0, -1}, 0, RETRY},
+		{{CNP_ERR_IO, 0, -1}, 0, RETRY},
+		/* credentials: at the cap, never dropped */
+		{{CNP_ERR_HTTP, 401, -1}, 0, AUTH},
+		{{CNP_ERR_HTTP, 403, -1}, 0, AUTH},
+		/* the batch is refused: quarantined */
+		{{CNP_ERR_HTTP, 400, -1}, 0, REFUSED},
+		{{CNP_ERR_HTTP, 404, -1}, 0, REFUSED},
+		{{CNP_ERR_HTTP, 409, -1}, 0, REFUSED},
+		{{CNP_ERR_HTTP, 413, -1}, 0, REFUSED},
+		{{CNP_ERR_HTTP, 422, -1}, 0, REFUSED},
+		/* the back-end knows better than the status (S3 error codes) */
+		{{CNP_ERR_HTTP, 400, -1}, CNP_PUT_TRANSIENT, RETRY},  /* RequestTimeout */
+		{{CNP_ERR_HTTP, 404, -1}, CNP_PUT_AUTH, AUTH},        /* NoSuchBucket */
+		{{CNP_ERR_HTTP, 400, -1}, CNP_PUT_AUTH, AUTH},        /* wrong region */
+		{{CNP_ERR_HTTP, 403, -1}, CNP_PUT_TRANSIENT, RETRY},  /* clock skew */
+		{{CNP_ERR_TOOBIG, 0, -1}, CNP_PUT_REJECTED, REFUSED}, /* key too long */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char dir[32];
+		snprintf(dir, sizeof(dir), "class-%zu", i);
+		struct cnp_spool *s = spool_new(dir);
+		atomic_int cancel = 0;
+		struct fake_ep *f = fake_new("fake://a", &cases[i].step, 1, OK);
+		f->cls_script = &cases[i].cls;
+		struct cnp_uploader *u = uploader_new(s, &f, 1, &fast_cfg, &cancel);
+		char name[CNP_SPOOL_NAME_MAX], next[CNP_SPOOL_NAME_MAX];
+		put_batch(s, 11, name);
+		put_batch(s, 3, next);
+		uint64_t full = 0, corrupt = 0;
+		cnp_spool_take_dropped(s, &full, &corrupt);
+		uint64_t now = 30 * SEC, wait = 99;
+		int rc = cnp_uploader_step(u, now, &wait);
+		CHECK_EQ(rc, cases[i].step.rc);
+		CHECK_EQ(wait, 0);
+		struct cnp_uploader_stats st;
+		cnp_uploader_get_stats(u, &st);
+		cnp_spool_take_dropped(s, &full, &corrupt);
+		int ok = 1;
+		if (cases[i].want == REFUSED) {
+			/* Moved aside and counted; its frames reported as dropped;
+			 * the next batch goes at once (the endpoint is healthy). */
+			ok &= spool_batches(s) == 1 && quarantine_files(dir) == 1;
+			ok &= st.quarantined == 1 && st.rejected == 1 && st.auth_failures == 0;
+			ok &= corrupt == 11;
+			ok &= cnp_uploader_step(u, now, &wait) == CNP_OK && f->calls == 2;
+			char key[160];
+			expected_key(key, sizeof(key), s, next);
+			ok &= strcmp(f->keys[1], key) == 0 && spool_batches(s) == 0;
+		} else {
+			/* Kept, released, nothing quarantined or counted dropped. */
+			ok &= spool_batches(s) == 2 && quarantine_files(dir) == 0;
+			ok &= st.quarantined == 0 && st.rejected == 0 && corrupt == 0;
+			ok &= cnp_uploader_step(u, now, &wait) == CNP_ERR_AGAIN;
+			if (cases[i].want == AUTH)
+				/* the cap (plus the attempt's own microseconds) */
+				ok &= st.auth_failures == 1 && wait >= 1000 * MS && wait < 1050 * MS;
+			else
+				ok &= st.auth_failures == 0 && wait >= 50 * MS && wait <= 100 * MS;
+			ok &= f->calls == 1;
+			/* Retried (the same batch first) once the wait is over. */
+			char key[160];
+			expected_key(key, sizeof(key), s, name);
+			ok &= cnp_uploader_step(u, now + wait, &wait) == CNP_OK && f->calls == 2 &&
+			      strcmp(f->keys[1], key) == 0;
+		}
+		if (!ok)
+			fprintf(stderr, "class case %zu (rc %d, HTTP %ld, cls %d) failed\n", i,
+			        cases[i].step.rc, cases[i].step.status, (int)cases[i].cls);
+		CHECK(ok);
+		cnp_uploader_destroy(u);
+		cnp_spool_close(s);
+	}
+}
+
+static void test_auth_never_dropped(void)
+{
+	/* 403 forever: always at the cap (Retry-After above it honoured up to
+	 * ten times the cap), the batch never leaves the spool. */
+	struct cnp_spool *s = spool_new("auth-forever");
+	atomic_int cancel = 0;
+	static const struct step script[] = {{CNP_ERR_HTTP, 403, 5}};
+	struct fake_ep *f = fake_new("fake://a", script, 1, (struct step){CNP_ERR_HTTP, 401, -1});
+	struct cnp_uploader *u = uploader_new(s, &f, 1, &fast_cfg, &cancel);
+	char name[CNP_SPOOL_NAME_MAX];
+	put_batch(s, 9, name);
+	uint64_t now = 40 * SEC, wait = 0;
+	CHECK_EQ(cnp_uploader_step(u, now, &wait), CNP_ERR_HTTP);
+	CHECK_EQ(cnp_uploader_step(u, now, &wait), CNP_ERR_AGAIN);
+	CHECK(wait >= 5 * SEC && wait < 5 * SEC + 50 * MS); /* Retry-After 5 s > cap 1 s */
+	now += wait;
+	unsigned at_cap = 0;
+	for (unsigned i = 0; i < 200; i++) {
+		CHECK_EQ(cnp_uploader_step(u, now, &wait), CNP_ERR_HTTP);
+		CHECK_EQ(cnp_uploader_step(u, now, &wait), CNP_ERR_AGAIN);
+		at_cap += wait >= 1000 * MS && wait < 1050 * MS;
+		now += wait;
+	}
+	CHECK_EQ(at_cap, 200);
+	CHECK_EQ(spool_batches(s), 1);
+	CHECK_EQ(quarantine_files("auth-forever"), 0);
+	struct cnp_uploader_stats st;
+	cnp_uploader_get_stats(u, &st);
+	CHECK_EQ(st.auth_failures, 201);
+	CHECK_EQ(st.quarantined, 0);
+	CHECK_EQ(st.batches, 0);
+	/* Credentials fixed: delivered. */
+	f->after = OK;
+	CHECK_EQ(cnp_uploader_step(u, now, &wait), CNP_OK);
+	CHECK_EQ(spool_batches(s), 0);
+	cnp_uploader_destroy(u);
+	cnp_spool_close(s);
+}
+
 int main(void)
 {
 	cnp_json_init();
@@ -711,6 +865,8 @@ int main(void)
 	test_failover();
 	test_cancelled_put();
 	test_corrupt();
+	test_classes();
+	test_auth_never_dropped();
 	test_thread();
 	test_thread_stop();
 	return check_finish();
