@@ -3,6 +3,8 @@
 #include "firmware/alloc.h"
 #include "firmware/error.h"
 
+#include <stdio.h>
+
 
 static _Thread_local int alloc_failed;
 
@@ -45,5 +47,9 @@ int cnp_json_uint(const cJSON *item, uint64_t max, uint64_t *out)
 
 int cnp_json_add_uint(cJSON *obj, const char *name, uint64_t v)
 {
-	return cJSON_AddNumberToObject(obj, name, (double)v) ? CNP_OK : CNP_ERR_NOMEM;
+	/* Written as digits, not through a double: cJSON would print
+	 * 1700000000000000 as 1.7e+15, which strict integer readers refuse. */
+	char digits[24];
+	snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v);
+	return cJSON_AddRawToObject(obj, name, digits) ? CNP_OK : CNP_ERR_NOMEM;
 }

@@ -26,7 +26,8 @@ int cnp_json_alloc_failed(void);
  */
 int cnp_json_uint(const cJSON *item, uint64_t max, uint64_t *out);
 
-/* Adds a whole number (exact up to 2^53) to an object; CNP_ERR_NOMEM. */
+/* Adds a whole number to an object, written as plain digits (exact for
+ * any uint64_t; readers of canopy's own JSON accept up to 2^53). */
 int cnp_json_add_uint(cJSON *obj, const char *name, uint64_t v);
 
 #endif
