@@ -8,6 +8,7 @@
  * With "loop", the log starts again at its end, its timestamps shifted so
  * that time keeps going forward: pass k adds k x (last - first + 1 ms).
  */
+#include "drivers/pace.h"
 #include "drivers/source.h"
 
 #include "firmware/alloc.h"
@@ -34,14 +35,12 @@ struct candump_source {
 	uint64_t line_no;
 	int skipping;      /* inside an over-long line: drop to its end */
 	enum cnp_pace pace;
-	double speed;
 	int loop;
 	uint64_t loop_offset;  /* added to timestamps from the second pass on */
 	uint64_t file_first_ts, file_last_ts;
 	int have_file_ts;
 	uint64_t frames_this_pass;
-	int started;
-	uint64_t first_ts, start_mono;
+	struct cnp_pacer pacer;
 	int have_pending;  /* a parsed frame waits for its time (paced) */
 	char last_ifname[CNP_IFNAMSIZ];
 	unsigned last_iflen; /* 0: none yet */
@@ -194,19 +193,11 @@ static int candump_read(struct cnp_source *src, struct cnp_frame *frames, size_t
 			s->frames_this_pass++;
 		}
 		if (s->pace == CNP_PACE_RECORDED) {
-			uint64_t now = cnp_clock_mono_us();
-			if (!s->started) {
-				s->started = 1;
-				s->first_ts = f->ts_us;
-				s->start_mono = now;
-			}
-			uint64_t due = s->start_mono;
-			if (f->ts_us > s->first_ts)
-				due += (uint64_t)((double)(f->ts_us - s->first_ts) / s->speed);
-			if (due > now) {
+			uint64_t wait = cnp_pacer_wait(&s->pacer, f->ts_us, cnp_clock_mono_us());
+			if (wait > 0) {
 				s->pending = *f;
 				s->have_pending = 1;
-				*wait_us = due - now;
+				*wait_us = wait;
 				return CNP_OK;
 			}
 		}
@@ -241,7 +232,7 @@ int cnp_candump_source_create(const struct cnp_source_config *cfg,
 	s->base.ops = &candump_ops;
 	s->base.ifaces = ifaces;
 	s->pace = cfg->pace;
-	s->speed = cfg->speed > 0 ? cfg->speed : 1.0;
+	cnp_pacer_init(&s->pacer, cfg->speed);
 	s->loop = cfg->loop;
 	s->path = cnp_strdup(cfg->path);
 	s->buf = cnp_malloc(BLOCK + CNP_CANDUMP_LINE_MAX);

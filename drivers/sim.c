@@ -5,6 +5,7 @@
  * speed factor) holds each frame back until its simulated time, scaled,
  * has passed on the monotonic clock, as the candump replay does.
  */
+#include "drivers/pace.h"
 #include "drivers/source.h"
 
 #include "drivers/sim_model.h"
@@ -21,9 +22,7 @@ struct sim_source {
 	struct cnp_sim_model *model;
 	uint8_t iface[CNP_SIM_MAX_BUSES]; /* bus -> index in the interface table */
 	enum cnp_pace pace;
-	double speed;
-	int started;
-	uint64_t first_ts, start_mono;
+	struct cnp_pacer pacer;
 	int have_pending;  /* a frame waits for its time (paced) */
 	struct cnp_frame pending;
 };
@@ -48,19 +47,11 @@ static int sim_read(struct cnp_source *src, struct cnp_frame *frames, size_t max
 			f->iface = s->iface[f->iface];
 		}
 		if (s->pace == CNP_PACE_RECORDED) {
-			uint64_t now = cnp_clock_mono_us();
-			if (!s->started) {
-				s->started = 1;
-				s->first_ts = f->ts_us;
-				s->start_mono = now;
-			}
-			uint64_t due = s->start_mono;
-			if (f->ts_us > s->first_ts)
-				due += (uint64_t)((double)(f->ts_us - s->first_ts) / s->speed);
-			if (due > now) {
+			uint64_t wait = cnp_pacer_wait(&s->pacer, f->ts_us, cnp_clock_mono_us());
+			if (wait > 0) {
 				s->pending = *f;
 				s->have_pending = 1;
-				*wait_us = due - now;
+				*wait_us = wait;
 				return CNP_OK;
 			}
 		}
@@ -103,7 +94,7 @@ int cnp_sim_source_create(const struct cnp_source_config *cfg, struct cnp_ifaces
 	s->base.ops = &sim_ops;
 	s->base.ifaces = ifaces;
 	s->pace = cfg->pace;
-	s->speed = cfg->speed > 0 ? cfg->speed : 1.0;
+	cnp_pacer_init(&s->pacer, cfg->speed);
 	int rc = cnp_sim_model_create(cfg->profile, cfg->seed, cfg->start_time_us, duration_us,
 	                              &s->model);
 	if (rc != CNP_OK) {
