@@ -26,21 +26,6 @@ keys=$repo/tests/data/keys
 canopy() { "${emu[@]}" "$CANOPY_BIN" "$@"; }
 decode() { "${emu[@]}" "$CANOPY_DECODE_BIN" "$@"; }
 
-# expect NAME STATUS PATTERN -- CMD...: runs CMD, checks its exit status and
-# that its stderr+stdout matches the extended regex PATTERN.
-expect() {
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out rc=0
-  out=$("$@" 2>&1) || rc=$?
-  if [[ $rc -ne $want ]]; then
-    t_fail "$name: exit $rc, wanted $want; output: $(head -c 600 <<<"$out")"
-  elif ! grep -Eq -- "$pattern" <<<"$out"; then
-    t_fail "$name: output lacks /$pattern/: $(head -c 600 <<<"$out")"
-  else
-    t_pass "$name"
-  fi
-}
 
 # trace FILE SALT: 600 frames on two interfaces, content varied by SALT.
 trace() {
@@ -75,7 +60,7 @@ other=$keys/test-only-p256-b.pub.pem
 
 # --- the agent signs -----------------------------------------------------------
 config "$w/signed.json" "$w/trace.log" "$w/spool" "$w/bucket" ", \"signing_key\": \"device.key.pem\""
-expect "agent with signing_key runs" 0 "signing batches with the P-256 key .*device.key.pem" \
+t_expect "agent with signing_key runs" 0 "signing batches with the P-256 key .*device.key.pem" \
   -- canopy --config "$w/signed.json" --exit-when-drained
 mapfile -t objs < <(find "$w/bucket" -name '*.cnp' | sort)
 n=${#objs[@]}
@@ -117,7 +102,7 @@ if decode --verify-key "$pub" "$w/bucket" | cmp -s - "$w/trace.log"; then
 else
   t_fail "--verify-key with the right key did not give back the trace"
 fi
-expect "--verify-key with the right key exits 0" 0 "" -- decode --verify-key "$pub" --check "$w/bucket"
+t_expect "--verify-key with the right key exits 0" 0 "" -- decode --verify-key "$pub" --check "$w/bucket"
 out=$(decode --verify-key "$other" "$w/bucket" 2>&1 >/dev/null) && rc=0 || rc=$?
 named=$(grep -c "signature does not match this key (tampered with after signing, or signed by another key); key .*test-only-p256-b.pub.pem" <<<"$out" || true)
 if [[ $rc -eq 1 && $named -eq $n ]]; then
@@ -125,18 +110,18 @@ if [[ $rc -eq 1 && $named -eq $n ]]; then
 else
   t_fail "another key: exit $rc, $named of $n refused: $(head -c 400 <<<"$out")"
 fi
-expect "--verify-key with a private key file is a usage error" 2 "this is a private key" \
+t_expect "--verify-key with a private key file is a usage error" 2 "this is a private key" \
   -- decode --verify-key "$keys/test-only-p256-a.key.pem" "$w/bucket"
-expect "--verify-key with a P-384 key is a usage error" 2 "secp384r1" \
+t_expect "--verify-key with a P-384 key is a usage error" 2 "secp384r1" \
   -- decode --verify-key "$keys/test-only-p384.pub.pem" "$w/bucket"
-expect "--verify-key with a missing file" 2 "nope.pem: cannot open: No such file" \
+t_expect "--verify-key with a missing file" 2 "nope.pem: cannot open: No such file" \
   -- decode --verify-key "$w/nope.pem" "$w/bucket"
 
 # Unsigned batches, when a key is required.
 config "$w/unsigned.json" "$w/trace.log" "$w/spool-u" "$w/bucket-u"
 canopy --config "$w/unsigned.json" --exit-when-drained >/dev/null 2>&1
-expect "unsigned batches readable without a key" 0 "" -- decode --check "$w/bucket-u"
-expect "unsigned batch refused with a key" 1 \
+t_expect "unsigned batches readable without a key" 0 "" -- decode --check "$w/bucket-u"
+t_expect "unsigned batch refused with a key" 1 \
   "\.cnp: unsigned: the batch carries no signature, and --verify-key requires one" \
   -- decode --verify-key "$pub" "$w/bucket-u"
 
@@ -154,10 +139,10 @@ PY
 }
 tamper "${objs[1]}" "$w/tampered-raw.cnp" 0
 tamper "${objs[1]}" "$w/tampered.cnp" 1
-expect "tampered, digest left: digest mismatch" 1 "tampered-raw.cnp: SHA-256 digest mismatch" \
+t_expect "tampered, digest left: digest mismatch" 1 "tampered-raw.cnp: SHA-256 digest mismatch" \
   -- decode --verify-key "$pub" "$w/tampered-raw.cnp"
-expect "tampered, digest redone: reads without a key" 0 "" -- decode "$w/tampered.cnp"
-expect "tampered, digest redone: the signature catches it" 1 \
+t_expect "tampered, digest redone: reads without a key" 0 "" -- decode "$w/tampered.cnp"
+t_expect "tampered, digest redone: the signature catches it" 1 \
   "tampered.cnp: signature does not match this key \(tampered with" \
   -- decode --verify-key "$pub" "$w/tampered.cnp"
 out=$(decode --verify-key "$pub" "$w/tampered.cnp" "${objs[0]}" 2>/dev/null || true)
@@ -166,41 +151,41 @@ out=$(decode --verify-key "$pub" "$w/tampered.cnp" "${objs[0]}" 2>/dev/null || t
 
 # --- the agent refuses a key it cannot use -------------------------------------------
 config "$w/open.json" "$w/trace.log" "$w/spool-o" "$w/bucket-o" ", \"signing_key\": \"open.key.pem\""
-expect "key file mode 0644 refused, naming file and mode" 1 \
+t_expect "key file mode 0644 refused, naming file and mode" 1 \
   "signing_key .*/open.key.pem: mode 0644 is too open" -- canopy --config "$w/open.json" --exit-when-drained
 [[ ! -e "$w/spool-o" ]] && t_pass "the refused agent did not start (no spool made)" \
   || t_fail "the agent made a spool before refusing its key"
 config "$w/missing.json" "$w/trace.log" "$w/spool-m" "$w/bucket-m" ", \"signing_key\": \"no-such.pem\""
-expect "missing key file refused by name" 1 "signing_key .*/no-such.pem: cannot open: No such file" \
+t_expect "missing key file refused by name" 1 "signing_key .*/no-such.pem: cannot open: No such file" \
   -- canopy --config "$w/missing.json" --exit-when-drained
 config "$w/p384.json" "$w/trace.log" "$w/spool-p" "$w/bucket-p" ", \"signing_key\": \"p384.key.pem\""
-expect "P-384 key refused" 1 "signing_key .*/p384.key.pem: an EC key on curve secp384r1" \
+t_expect "P-384 key refused" 1 "signing_key .*/p384.key.pem: an EC key on curve secp384r1" \
   -- canopy --config "$w/p384.json" --exit-when-drained
 config "$w/badtype.json" "$w/trace.log" "$w/spool-t" "$w/bucket-t" ', "signing_key": 42'
-expect "signing_key of the wrong type names the JSON path" 1 '\$\.signing_key: expected a string' \
+t_expect "signing_key of the wrong type names the JSON path" 1 '\$\.signing_key: expected a string' \
   -- canopy --config "$w/badtype.json" --check-config
 
 # --- --check: the chain ----------------------------------------------------------------
-expect "--check on a complete chain" 0 "^sig-1/[0-9a-f]{16}: $n batches, 600 frames, .*0 gaps .*0 breaks.*all signatures valid: OK$" \
+t_expect "--check on a complete chain" 0 "^sig-1/[0-9a-f]{16}: $n batches, 600 frames, .*0 gaps .*0 breaks.*all signatures valid: OK$" \
   -- decode --check --verify-key "$pub" "$w/bucket"
 
 cp -r "$w/bucket" "$w/b-missing"
 rm "$w/b-missing/${objs[1]#"$w/bucket/"}"
-expect "--check: a missing batch is a gap" 1 "gap: boot 1 seq 1 missing, between .*000000000000.cnp and .*000000000002.cnp" \
+t_expect "--check: a missing batch is a gap" 1 "gap: boot 1 seq 1 missing, between .*000000000000.cnp and .*000000000002.cnp" \
   -- decode --check "$w/b-missing"
-expect "--check: the gap counted in the summary, FAILED" 1 ": $((n - 1)) batches, .* 1 gaps \(1 batches missing\).*: FAILED$" \
+t_expect "--check: the gap counted in the summary, FAILED" 1 ": $((n - 1)) batches, .* 1 gaps \(1 batches missing\).*: FAILED$" \
   -- decode --check "$w/b-missing"
 cp -r "$w/bucket" "$w/b-tail"
 rm "$w/b-tail/${objs[0]#"$w/bucket/"}"
-expect "--check: a missing first batch is a gap" 1 "gap: boot 1 seq 0 missing, before .*000000000001.cnp" \
+t_expect "--check: a missing first batch is a gap" 1 "gap: boot 1 seq 0 missing, before .*000000000001.cnp" \
   -- decode --check "$w/b-tail"
 
 cp -r "$w/bucket" "$w/b-dup"
 cp "${objs[2]}" "$w/b-dup/copy-of-seq-2.cnp"
-expect "--check: an identical copy is reported (and is no failure)" 0 \
+t_expect "--check: an identical copy is reported (and is no failure)" 0 \
   "duplicate: .*(copy-of-seq-2.cnp is an identical copy of .*-000000000002.cnp|-000000000002.cnp is an identical copy of .*copy-of-seq-2.cnp) \(boot 1 seq 2\)" \
   -- decode --check "$w/b-dup"
-expect "decode prints an identical copy once" 0 "" -- decode "$w/b-dup"
+t_expect "decode prints an identical copy once" 0 "" -- decode "$w/b-dup"
 if decode "$w/b-dup" | cmp -s - "$w/trace.log"; then t_pass "with a copy: still the trace byte for byte"
 else t_fail "an identical copy changed the output"; fi
 
@@ -223,24 +208,24 @@ else
 fi
 cp -r "$w/bucket-f1" "$w/b-conflict"
 cp "${f2[1]}" "$w/b-conflict/other-seq-1.cnp"
-expect "--check: a different batch with the same numbers is a conflict" 1 \
+t_expect "--check: a different batch with the same numbers is a conflict" 1 \
   "conflict: .*(other-seq-1.cnp and .*-000000000001.cnp|-000000000001.cnp and .*other-seq-1.cnp) are different batches with the same boot 2 and seq 1" \
   -- decode --check "$w/b-conflict"
-expect "decode: a conflicting copy is refused" 1 "differs from .* with the same numbers" \
+t_expect "decode: a conflicting copy is refused" 1 "differs from .* with the same numbers" \
   -- decode "$w/b-conflict"
 cp -r "$w/bucket-f1" "$w/b-break"
 cp "${f2[1]}" "$w/b-break/${f1[1]#"$w/bucket-f1/"}" # the other chain's batch, renamed
-expect "--check: a batch of another chain is a break" 1 \
+t_expect "--check: a batch of another chain is a break" 1 \
   "break: .*-000000000001.cnp \(boot 2 seq 1\) names another predecessor than .*-000000000000.cnp \(boot 2 seq 0\)" \
   -- decode --check "$w/b-break"
-expect "--check: and the batch after it breaks too" 1 "break: .*-000000000002.cnp \(boot 2 seq 2\) names another predecessor" \
+t_expect "--check: and the batch after it breaks too" 1 "break: .*-000000000002.cnp \(boot 2 seq 2\) names another predecessor" \
   -- decode --check "$w/b-break"
-expect "--check: both breaks counted, FAILED" 1 " 0 gaps .* 2 breaks, .*: FAILED$" -- decode --check "$w/b-break"
+t_expect "--check: both breaks counted, FAILED" 1 " 0 gaps .* 2 breaks, .*: FAILED$" -- decode --check "$w/b-break"
 
 # Reordered arrival: names that sort backwards change nothing.
 mkdir "$w/b-reordered"
 for ((i = 0; i < n; i++)); do cp "${objs[i]}" "$w/b-reordered/$(printf 'z%03d' $((n - i))).cnp"; done
-expect "--check: reordered arrival is fine" 0 ": $n batches, 600 frames, .*: OK$" -- decode --check "$w/b-reordered"
+t_expect "--check: reordered arrival is fine" 0 ": $n batches, 600 frames, .*: OK$" -- decode --check "$w/b-reordered"
 if decode "$w/b-reordered" | cmp -s - "$w/trace.log"; then t_pass "reordered: the trace byte for byte"
 else t_fail "reordered batches printed out of order"; fi
 

@@ -25,6 +25,9 @@
 #                              become a zombie); does not reap it: the caller
 #                              `wait`s for its own children (exit status)
 #   t_children PID             print the pids whose parent is PID
+#   t_expect NAME STATUS PATTERN -- CMD...
+#                              run CMD; pass if it exits STATUS and its
+#                              stdout+stderr matches the extended regex
 
 [[ -n "${_CANOPY_COMMON_SH:-}" ]] && return 0
 _CANOPY_COMMON_SH=1
@@ -159,4 +162,18 @@ t_children() {
       printf '%s\n' "${f%/stat}"
     fi
   done
+}
+
+t_expect() {
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  if [[ $rc -ne $want ]]; then
+    t_fail "$name: exit $rc, wanted $want; output: $(head -c 600 <<<"$out")"
+  elif ! grep -Eq -- "$pattern" <<<"$out"; then
+    t_fail "$name: output lacks /$pattern/: $(head -c 600 <<<"$out")"
+  else
+    t_pass "$name"
+  fi
 }
