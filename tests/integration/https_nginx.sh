@@ -36,16 +36,7 @@ repo=$(cd -- "$here/../.." && pwd)
 echo "=== https_nginx: canopy -> HTTPS PUT -> nginx"
 
 # --- prerequisites ----------------------------------------------------------
-for v in CANOPY_BIN CANOPY_DECODE_BIN; do
-  if [[ -z "${!v:-}" ]]; then
-    printf 'FAIL: %s is not set (path of the binary to test)\n' "$v"
-    exit 2
-  fi
-  if [[ ! -f "${!v}" ]]; then
-    printf 'FAIL: %s=%s does not exist\n' "$v" "${!v}"
-    exit 2
-  fi
-done
+t_require_bins CANOPY_BIN CANOPY_DECODE_BIN
 nginx_bin >/dev/null || t_skip "nginx not installed (apt-get install nginx)"
 command -v openssl >/dev/null 2>&1 || t_skip "openssl not installed"
 command -v timeout >/dev/null 2>&1 || t_skip "timeout (coreutils) not installed"

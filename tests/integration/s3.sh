@@ -42,16 +42,7 @@ repo=$(cd -- "$here/../.." && pwd)
 echo "=== s3: canopy -> s3:// (SigV4, multipart) -> botocore-checking receiver"
 
 # --- prerequisites ------------------------------------------------------------
-for v in CANOPY_BIN CANOPY_DECODE_BIN; do
-  if [[ -z "${!v:-}" ]]; then
-    printf 'FAIL: %s is not set (path of the binary to test)\n' "$v"
-    exit 2
-  fi
-  if [[ ! -f "${!v}" ]]; then
-    printf 'FAIL: %s=%s does not exist\n' "$v" "${!v}"
-    exit 2
-  fi
-done
+t_require_bins CANOPY_BIN CANOPY_DECODE_BIN
 py=${S3_PYTHON:-/usr/bin/python3}
 [[ -x "$py" ]] || py=$(command -v python3 || true)
 [[ -n "$py" ]] || t_skip "python3 not installed"

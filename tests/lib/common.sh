@@ -25,6 +25,8 @@
 #                              become a zombie); does not reap it: the caller
 #                              `wait`s for its own children (exit status)
 #   t_children PID             print the pids whose parent is PID
+#   t_require_bins VAR...      each VAR must name an existing file (the
+#                              binaries under test); else FAIL, exit 2
 #   t_expect NAME STATUS PATTERN -- CMD...
 #                              run CMD; pass if it exits STATUS and its
 #                              stdout+stderr matches the extended regex
@@ -176,4 +178,18 @@ t_expect() {
   else
     t_pass "$name"
   fi
+}
+
+t_require_bins() {
+  local v
+  for v in "$@"; do
+    if [[ -z "${!v:-}" ]]; then
+      printf 'FAIL: %s is not set (path of the binary to test)\n' "$v"
+      exit 2
+    fi
+    if [[ ! -f "${!v}" ]]; then
+      printf 'FAIL: %s=%s does not exist\n' "$v" "${!v}"
+      exit 2
+    fi
+  done
 }
