@@ -71,11 +71,15 @@ struct cnp_http_request {
 	size_t n_captures;
 };
 
-/* Once per process, before any thread starts. */
+/* Once per process, before any thread starts. Cheap: libcurl itself is
+ * loaded (dlopen) and initialised by the first cnp_http_create, so a
+ * process that never makes an HTTP handle never loads it. Cleanup after
+ * the last handle is destroyed. */
 int cnp_http_global_init(void);
 void cnp_http_global_cleanup(void);
 
-/* NULL on allocation failure. The config's strings are copied. */
+/* NULL on allocation failure, or when libcurl cannot be loaded (logged
+ * with the loader's reason). The config's strings are copied. */
 struct cnp_http *cnp_http_create(const struct cnp_http_config *config);
 void cnp_http_destroy(struct cnp_http *http);
 

@@ -1,14 +1,104 @@
-/* The only file that includes <curl/curl.h>. */
+/*
+ * The only file that includes <curl/curl.h>.
+ *
+ * libcurl is loaded with dlopen() when the first HTTP handle is created,
+ * not linked: libcurl brings some thirty libraries (OpenSSL, GnuTLS,
+ * Kerberos, LDAP, ...) whose loading and relocation cost every process
+ * about 9 million instructions and several MiB of mappings, and an agent
+ * that only spools or uploads to file:// never needs them. The binary
+ * therefore has no link-time dependency on libcurl: packages must list it
+ * (libcurl4 on Debian) themselves. See docs/PERFORMANCE.md.
+ */
 #include "platform/http.h"
 
 #include "firmware/alloc.h"
 #include "firmware/error.h"
+#include "platform/log.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#ifndef CANOPY_CURL_SONAME
+#define CANOPY_CURL_SONAME "libcurl.so.4"
+#endif
+
+/* The libcurl functions this file calls, resolved from the loaded library. */
+static struct {
+	CURLcode (*global_init)(long flags);
+	void (*global_cleanup)(void);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *curl);
+	void (*easy_reset)(CURL *curl);
+	CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
+	CURLcode (*easy_perform)(CURL *curl);
+	CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode code);
+	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
+	void (*slist_free_all)(struct curl_slist *list);
+} curl_api;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_loaded; /* 1 loaded and initialised, -1 failed */
+
+/* curl.h's type-checking macros would call the linked functions: call
+ * through the table instead (the same names keep the code below plain). */
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#define curl_global_init curl_api.global_init
+#define curl_global_cleanup curl_api.global_cleanup
+#define curl_easy_init curl_api.easy_init
+#define curl_easy_cleanup curl_api.easy_cleanup
+#define curl_easy_reset curl_api.easy_reset
+#define curl_easy_setopt curl_api.easy_setopt
+#define curl_easy_perform curl_api.easy_perform
+#define curl_easy_getinfo curl_api.easy_getinfo
+#define curl_easy_strerror curl_api.easy_strerror
+#define curl_slist_append curl_api.slist_append
+#define curl_slist_free_all curl_api.slist_free_all
+
+/* Object to function pointer: POSIX guarantees dlsym's result converts. */
+#define LOAD(field, name)                                                       \
+	do {                                                                    \
+		void *sym_ = dlsym(lib, name);                                  \
+		if (!sym_)                                                      \
+			goto fail;                                              \
+		memcpy(&curl_api.field, &sym_, sizeof(sym_));                   \
+	} while (0)
+
+static void load_curl(void)
+{
+	curl_loaded = -1;
+	void *lib = dlopen(CANOPY_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		cnp_error("cannot load %s (https:// and s3:// endpoints need libcurl): %s",
+		          CANOPY_CURL_SONAME, dlerror());
+		return;
+	}
+	LOAD(global_init, "curl_global_init");
+	LOAD(global_cleanup, "curl_global_cleanup");
+	LOAD(easy_init, "curl_easy_init");
+	LOAD(easy_cleanup, "curl_easy_cleanup");
+	LOAD(easy_reset, "curl_easy_reset");
+	LOAD(easy_setopt, "curl_easy_setopt");
+	LOAD(easy_perform, "curl_easy_perform");
+	LOAD(easy_getinfo, "curl_easy_getinfo");
+	LOAD(easy_strerror, "curl_easy_strerror");
+	LOAD(slist_append, "curl_slist_append");
+	LOAD(slist_free_all, "curl_slist_free_all");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		cnp_error("%s: curl_global_init failed", CANOPY_CURL_SONAME);
+		return; /* the library stays loaded: unloading it buys nothing */
+	}
+	curl_loaded = 1;
+	return;
+fail:
+	cnp_error("%s lacks a function canopy needs: %s", CANOPY_CURL_SONAME, dlerror());
+	/* Not unloaded: a half-resolved table is never used (curl_loaded < 0). */
+}
 
 struct cnp_http {
 	CURL *curl;
@@ -33,17 +123,20 @@ struct reply {
 
 int cnp_http_global_init(void)
 {
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? CNP_OK
-	                                                         : CNP_ERR_NOMEM;
+	return CNP_OK; /* libcurl is loaded by the first cnp_http_create */
 }
 
 void cnp_http_global_cleanup(void)
 {
-	curl_global_cleanup();
+	if (curl_loaded > 0)
+		curl_global_cleanup();
 }
 
 struct cnp_http *cnp_http_create(const struct cnp_http_config *config)
 {
+	pthread_once(&curl_once, load_curl);
+	if (curl_loaded < 0)
+		return NULL;
 	struct cnp_http *h = cnp_calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;

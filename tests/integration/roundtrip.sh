@@ -57,4 +57,19 @@ JSON
     t_fail "$name: spool not empty after --exit-when-drained"
   fi
 done
+
+# A file:// agent never loads libcurl (platform/curl/http.c loads it on the
+# first https:// or s3:// endpoint): the dynamic loader lists what it maps.
+if LD_DEBUG=files timeout 300 "${emu[@]}" "$CANOPY_BIN" --config "$dir/config.json" \
+    --exit-when-drained 2>"$dir/ld.log" >/dev/null; then
+  if ! grep -q 'file=libz' "$dir/ld.log"; then
+    t_info "LD_DEBUG gives no loader trace here: libcurl check not made"
+  elif grep -q 'file=libcurl' "$dir/ld.log"; then
+    t_fail "a file:// agent loaded libcurl: $(grep -m1 'file=libcurl' "$dir/ld.log")"
+  else
+    t_pass "a file:// agent does not load libcurl"
+  fi
+else
+  t_fail "canopy under LD_DEBUG=files exited non-zero: $(tail -n 3 "$dir/ld.log")"
+fi
 t_finish
