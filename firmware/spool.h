@@ -38,6 +38,14 @@ struct cnp_spool_entry {
 	char name[CNP_SPOOL_NAME_MAX]; /* file name in the spool directory */
 	uint64_t size;
 	uint32_t frames;
+	/* Stored by this process: the SHA-256 computed when it was sealed and
+	 * the CRC-32 of the bytes written. When the bytes read back have that
+	 * CRC, the uploader need not hash them again (cnp_batch_open_known):
+	 * flash damage since the write still fails the CRC and gets the full
+	 * check. 0 for batches found on flash at open: checked in full. */
+	int digest_known;
+	uint8_t digest[CNP_SHA256_LEN];
+	uint32_t crc32;
 };
 
 struct cnp_spool;

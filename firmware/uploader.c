@@ -7,6 +7,7 @@
 #include "platform/log.h"
 #include "platform/random.h"
 #include "platform/thread.h"
+#include "platform/zlib.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -153,7 +154,9 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 	struct cnp_batch b;
 	char why[160] = "unreadable";
 	if (rc == CNP_OK)
-		rc = cnp_batch_open(data, len, &b, why, sizeof(why));
+		rc = cnp_batch_open_known(
+			data, len, e.digest_known && cnp_crc32(data, len) == e.crc32 ? e.digest : NULL,
+			&b, why, sizeof(why));
 	if (rc == CNP_ERR_CORRUPT || rc == CNP_ERR_UNSUPPORTED || rc == CNP_ERR_NOTFOUND) {
 		/* Flash corruption since it was written, a format this agent
 		 * cannot read, or a file removed behind the agent's back: never

@@ -30,4 +30,8 @@ int cnp_zlib_compress(const void *in, size_t in_len, int level, uint8_t *out,
 int cnp_zlib_decompress(const void *in, size_t in_len, uint8_t *out,
                         size_t out_cap, size_t *out_len);
 
+/* CRC-32 (ISO-HDLC, zlib's crc32) of in[0..len): a cheap check that bytes
+ * read back from flash are those written (not a defence against tampering). */
+uint32_t cnp_crc32(const void *in, size_t len);
+
 #endif

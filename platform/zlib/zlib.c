@@ -51,3 +51,16 @@ int cnp_zlib_decompress(const void *in, size_t in_len, uint8_t *out,
 	inflateEnd(&zs);
 	return rc;
 }
+
+uint32_t cnp_crc32(const void *in, size_t len)
+{
+	uLong crc = crc32(0L, Z_NULL, 0);
+	const Bytef *p = in;
+	while (len > 0) { /* uInt may be narrower than size_t */
+		uInt n = len > 0x40000000u ? 0x40000000u : (uInt)len;
+		crc = crc32(crc, p, n);
+		p += n;
+		len -= n;
+	}
+	return (uint32_t)crc;
+}

@@ -221,6 +221,26 @@ static void test_damage(void)
 	CHECK_EQ(open_status(copy, len, why, sizeof(why)), CNP_ERR_CORRUPT);
 	CHECK_CONTAINS(why, "digest");
 
+	/* A known digest skips the hash only when the batch ends with it: the
+	 * sealed batch opens with its own digest recorded; a truncated one, or
+	 * one with another trailer, is hashed and refused as before. */
+	{
+		struct cnp_batch kb;
+		CHECK_EQ(cnp_batch_open_known(buf, len, digest, &kb, why, sizeof(why)), CNP_OK);
+		CHECK(memcmp(kb.sha256, digest, 32) == 0);
+		CHECK_EQ(cnp_batch_open_known(buf, len - 1, digest, &kb, why, sizeof(why)),
+		         CNP_ERR_CORRUPT);
+		memcpy(copy, buf, len);
+		copy[len - 1] ^= 1;
+		CHECK_EQ(cnp_batch_open_known(copy, len, digest, &kb, why, sizeof(why)),
+		         CNP_ERR_CORRUPT);
+		CHECK_CONTAINS(why, "digest");
+		copy[len - 1] ^= 1;
+		copy[len / 2] ^= 1;
+		CHECK_EQ(cnp_batch_open_known(copy, len, NULL, &kb, why, sizeof(why)),
+		         CNP_ERR_CORRUPT);
+	}
+
 	/* An unknown major version is refused as unsupported, not corrupt. */
 	memcpy(copy, buf, len);
 	copy[4] = 9;

@@ -8,6 +8,7 @@
 #include "firmware/json.h"
 #include "firmware/spool.h"
 #include "platform/fs.h"
+#include "platform/zlib.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -179,6 +180,10 @@ static void test_basic(void)
 	CHECK_EQ(e.size, b0.len);
 	CHECK_EQ(e.frames, 25);
 	CHECK_EQ(b0.frames, 25);
+	/* Put by this process: the sealed digest comes with it. */
+	CHECK_EQ(e.digest_known, 1);
+	CHECK(memcmp(e.digest, b0.digest, CNP_SHA256_LEN) == 0);
+	CHECK_EQ(e.crc32, cnp_crc32(b0.data, b0.len));
 	struct cnp_spool_entry e2;
 	CHECK_EQ(cnp_spool_checkout(s, &e2), CNP_ERR_NOTFOUND);
 	cnp_spool_usage(s, &batches, &bytes);
@@ -256,6 +261,7 @@ static void test_basic(void)
 		CHECK_STR(e.name, want);
 		CHECK_EQ(e.size, b[i].len);
 		CHECK_EQ(e.frames, 10 + i);
+		CHECK_EQ(e.digest_known, 0); /* found on flash: checked in full */
 	}
 	cnp_spool_take_dropped(s, &full, &corrupt);
 	CHECK_EQ(full, 0);
