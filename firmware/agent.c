@@ -3,6 +3,7 @@
 #include "firmware/alloc.h"
 #include "firmware/batch.h"
 #include "firmware/candump.h"
+#include "firmware/capture.h"
 #include "firmware/error.h"
 #include "firmware/spool.h"
 #include "firmware/uploader.h"
@@ -31,6 +32,7 @@ struct cnp_agent {
 	atomic_int cancel;
 	struct cnp_batch_writer *writer;
 	struct cnp_signer *signer; /* NULL: batches are not signed */
+	struct cnp_capture *capture; /* NULL: raw capture */
 	uint64_t opened_mono; /* when the open batch got its first frame */
 	uint64_t first_ts;    /* capture time of that frame */
 	uint64_t max_ts;      /* latest capture time in the open batch */
@@ -73,6 +75,9 @@ int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 		}
 		cnp_info("signing batches with the P-256 key %s", cfg->signing_key);
 	}
+	rc = cnp_capture_create(cfg, &a->capture);
+	if (rc != CNP_OK)
+		goto fail;
 	struct cnp_spool_config sc = {.dir = cfg->spool_dir, .max_bytes = cfg->spool_max_bytes};
 	rc = cnp_spool_open(&sc, &a->spool);
 	if (rc != CNP_OK)
@@ -107,6 +112,7 @@ void cnp_agent_destroy(struct cnp_agent *a)
 	for (unsigned i = 0; i < a->n_sources; i++)
 		cnp_source_destroy(a->sources[i]);
 	cnp_batch_writer_destroy(a->writer);
+	cnp_capture_destroy(a->capture);
 	cnp_signer_destroy(a->signer);
 	cnp_spool_close(a->spool);
 	cnp_free(a->pending);
@@ -175,11 +181,12 @@ static int seal(struct cnp_agent *a)
 		.sealed_wall_us = cnp_clock_wall_us(),
 		.sealed_mono_us = cnp_clock_mono_us(),
 		.signer = a->signer,
+		.schemes_version = cnp_capture_version(a->capture),
 	};
 	uint64_t malformed = total_malformed(a);
 	uint64_t kernel = total_kernel_dropped(a);
 	uint32_t frames = cnp_batch_writer_count(a->writer);
-	if (frames == 0 && malformed == a->malformed_reported && kernel == a->kernel_reported)
+	if (cnp_batch_writer_items(a->writer) == 0 && malformed == a->malformed_reported && kernel == a->kernel_reported)
 		return CNP_OK;
 	cnp_spool_next(a->spool, &info.seq, &info.has_prev, info.prev_sha256);
 	cnp_spool_take_dropped(a->spool, &info.dropped[CNP_DROP_SPOOL_FULL],
@@ -200,15 +207,26 @@ static int seal(struct cnp_agent *a)
 	return store_pending(a);
 }
 
-/*
- * Adds a frame, sealing the open batch when it is full. If the spool refuses
- * the sealed batch, waits (retrying) until it takes it: the frame in hand
- * and the sealed batch stay in memory, and input pauses. Returns
- * CNP_ERR_CANCELLED if a stop is requested while waiting.
- */
-static int add_frame(struct cnp_agent *a, const struct cnp_frame *f)
+/* One thing for the open batch: a frame, a signal sample or an event. */
+struct item {
+	const struct cnp_frame *f;
+	const struct cnp_sig_desc *d;
+	uint64_t ts, raw;
+	const char *json;
+};
+
+static int writer_put(struct cnp_agent *a, const struct item *it)
 {
-	int rc = cnp_batch_writer_add(a->writer, f);
+	if (it->f)
+		return cnp_batch_writer_add(a->writer, it->f);
+	if (it->d)
+		return cnp_batch_writer_add_sample(a->writer, it->d, it->ts, it->raw);
+	return cnp_batch_writer_add_event(a->writer, it->json);
+}
+
+static int put_item(struct cnp_agent *a, const struct item *it)
+{
+	int rc = writer_put(a, it);
 	if (rc == CNP_ERR_FULL) {
 		rc = seal(a);
 		while (a->pending) {
@@ -218,15 +236,55 @@ static int add_frame(struct cnp_agent *a, const struct cnp_frame *f)
 			rc = store_pending(a);
 		}
 		if (rc == CNP_OK)
-			rc = cnp_batch_writer_add(a->writer, f);
+			rc = writer_put(a, it);
 	}
 	if (rc == CNP_OK) {
 		if (a->opened_mono == 0) {
 			a->opened_mono = cnp_clock_mono_us();
-			a->first_ts = a->max_ts = f->ts_us;
-		} else if (f->ts_us > a->max_ts) {
-			a->max_ts = f->ts_us;
+			a->first_ts = a->max_ts = it->ts;
+		} else if (it->ts > a->max_ts) {
+			a->max_ts = it->ts;
 		}
+	}
+	return rc;
+}
+
+static int sink_frame(void *arg, const struct cnp_frame *f)
+{
+	struct item it = {.f = f, .ts = f->ts_us};
+	return put_item(arg, &it);
+}
+
+static int sink_sample(void *arg, const struct cnp_sig_desc *d, uint64_t ts_us, uint64_t raw)
+{
+	struct item it = {.d = d, .ts = ts_us, .raw = raw};
+	return put_item(arg, &it);
+}
+
+static int sink_event(void *arg, const char *json)
+{
+	struct cnp_agent *a = arg;
+	struct item it = {.json = json, .ts = a->max_ts};
+	return put_item(a, &it);
+}
+
+/*
+ * Adds a frame (raw capture), or what the collection schemes make of it,
+ * sealing the open batch when it is full. If the spool refuses the sealed
+ * batch, waits (retrying) until it takes it: the frame in hand and the
+ * sealed batch stay in memory, and input pauses. Returns CNP_ERR_CANCELLED
+ * if a stop is requested while waiting.
+ */
+static int add_frame(struct cnp_agent *a, const struct cnp_frame *f)
+{
+	int rc;
+	if (a->capture) {
+		struct cnp_collect_sink sink = {sink_frame, sink_sample, sink_event, a};
+		rc = cnp_capture_frame(a->capture, f, &a->ifaces, &sink);
+	} else {
+		rc = sink_frame(a, f);
+	}
+	if (rc == CNP_OK) {
 		a->sum.frames++;
 		a->sum.text_bytes += cnp_candump_text_len(f, strlen(a->ifaces.names[f->iface]));
 	}
@@ -300,7 +358,7 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 		}
 
 		now = cnp_clock_mono_us();
-		int open = cnp_batch_writer_count(a->writer) > 0;
+		int open = cnp_batch_writer_items(a->writer) > 0;
 		/* A batch is old when either clock says so: the capture clock
 		 * (so that a replay at full speed cuts the same batches a live
 		 * capture would) or the agent's own (a quiet bus still gets its
@@ -312,7 +370,7 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 			seal(a);
 
 		if (active == 0 && exit_when_drained && !a->pending &&
-		    cnp_batch_writer_count(a->writer) == 0) {
+		    cnp_batch_writer_items(a->writer) == 0) {
 			unsigned batches;
 			uint64_t bytes;
 			cnp_spool_usage(a->spool, &batches, &bytes);

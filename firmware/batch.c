@@ -20,7 +20,10 @@ const char *cnp_drop_reason_name(enum cnp_drop_reason r)
 struct cnp_batch_writer {
 	const struct cnp_frame_codec *codec;
 	struct cnp_frame_encoder *enc;
+	struct cnp_sig_encoder *sig;    /* signal samples */
+	struct cnp_event_encoder *ev;   /* trigger events */
 	uint64_t first_us, last_us;
+	int has_items;
 	uint32_t per_iface[CNP_IFACE_MAX];
 };
 
@@ -56,8 +59,10 @@ int cnp_batch_writer_create(struct cnp_batch_writer **out,
 		return CNP_ERR_NOMEM;
 	w->codec = codec;
 	w->enc = codec->create(max_bytes, zlib_level);
-	if (!w->enc) {
-		cnp_free(w);
+	w->sig = cnp_sig_encoder_create(max_bytes, zlib_level);
+	w->ev = cnp_event_encoder_create(zlib_level);
+	if (!w->enc || !w->sig || !w->ev) {
+		cnp_batch_writer_destroy(w);
 		return CNP_ERR_NOMEM;
 	}
 	*out = w;
@@ -68,7 +73,10 @@ void cnp_batch_writer_destroy(struct cnp_batch_writer *w)
 {
 	if (!w)
 		return;
-	w->codec->destroy(w->enc);
+	if (w->enc)
+		w->codec->destroy(w->enc);
+	cnp_sig_encoder_destroy(w->sig);
+	cnp_event_encoder_destroy(w->ev);
 	cnp_free(w);
 }
 
@@ -77,8 +85,9 @@ int cnp_batch_writer_add(struct cnp_batch_writer *w, const struct cnp_frame *f)
 	int rc = w->codec->add(w->enc, f);
 	if (rc != CNP_OK)
 		return rc;
-	if (w->codec->count(w->enc) == 1)
+	if (!w->has_items)
 		w->first_us = f->ts_us;
+	w->has_items = 1;
 	w->last_us = f->ts_us;
 	w->per_iface[f->iface % CNP_IFACE_MAX]++;
 	return CNP_OK;
@@ -87,6 +96,30 @@ int cnp_batch_writer_add(struct cnp_batch_writer *w, const struct cnp_frame *f)
 uint32_t cnp_batch_writer_count(const struct cnp_batch_writer *w)
 {
 	return w->codec->count(w->enc);
+}
+
+int cnp_batch_writer_add_sample(struct cnp_batch_writer *w, const struct cnp_sig_desc *d,
+                                uint64_t ts_us, uint64_t raw)
+{
+	int rc = cnp_sig_encoder_add(w->sig, d, ts_us, raw);
+	if (rc != CNP_OK)
+		return rc;
+	if (!w->has_items)
+		w->first_us = ts_us;
+	w->has_items = 1;
+	w->last_us = ts_us;
+	return CNP_OK;
+}
+
+int cnp_batch_writer_add_event(struct cnp_batch_writer *w, const char *json)
+{
+	return cnp_event_encoder_add(w->ev, json);
+}
+
+uint32_t cnp_batch_writer_items(const struct cnp_batch_writer *w)
+{
+	return w->codec->count(w->enc) + cnp_sig_encoder_count(w->sig) +
+	       cnp_event_encoder_count(w->ev);
 }
 
 static cJSON *build_manifest(const struct cnp_batch_writer *w,
@@ -130,6 +163,13 @@ static cJSON *build_manifest(const struct cnp_batch_writer *w,
 	} else if (!cJSON_AddNullToObject(m, "prev_sha256")) {
 		goto fail;
 	}
+	uint32_t samples = cnp_sig_encoder_count(w->sig), events = cnp_event_encoder_count(w->ev);
+	/* Only batches of 1.2 carry these keys: a raw batch stays 1.1. */
+	if ((samples && cnp_json_add_uint(m, "samples", samples)) ||
+	    (events && cnp_json_add_uint(m, "events", events)) ||
+	    (info->schemes_version &&
+	     !cJSON_AddStringToObject(m, "schemes", info->schemes_version)))
+		goto fail;
 	if (!cJSON_AddStringToObject(m, "codec", w->codec->name) ||
 	    !cJSON_AddStringToObject(m, "agent", "canopy " CANOPY_VERSION))
 		goto fail;
@@ -139,33 +179,74 @@ fail:
 	return NULL;
 }
 
+struct out_section {
+	uint8_t kind, codec;
+	uint16_t flags;
+	uint32_t count;
+	uint8_t *body;
+	size_t stored_len, raw_len;
+};
+
 int cnp_batch_writer_finish(struct cnp_batch_writer *w,
                             const struct cnp_batch_info *info, uint8_t **out,
                             size_t *out_len, uint8_t digest[CNP_SHA256_LEN])
 {
 	/* An empty batch is allowed: it reports drops when no frame came. */
 	uint32_t frames = w->codec->count(w->enc);
-	if (frames == 0)
+	uint32_t samples = cnp_sig_encoder_count(w->sig), events = cnp_event_encoder_count(w->ev);
+	if (!w->has_items)
 		w->first_us = w->last_us = 0;
 	int rc = CNP_ERR_NOMEM;
-	uint8_t *payload = NULL, *buf = NULL;
+	uint8_t *buf = NULL;
 	char *json = NULL;
+	struct out_section sec[3];
+	unsigned nsec = 0;
+	memset(sec, 0, sizeof(sec));
 	cJSON *m = build_manifest(w, info, frames);
 	if (!m || !(json = cJSON_PrintUnformatted(m)))
 		goto out;
-	size_t stored_len, raw_len;
-	rc = w->codec->finish(w->enc, &payload, &stored_len, &raw_len);
-	if (rc != CNP_OK)
-		goto out;
+	/* A raw-frame section unless the batch holds only samples or events:
+	 * a batch of nothing still has its (empty) raw section, as in 1.1. */
+	if (frames || (!samples && !events)) {
+		sec[nsec] = (struct out_section){CNP_SECTION_RAW_FRAMES, w->codec->id,
+		                                 CNP_SECTION_CRITICAL, frames, NULL, 0, 0};
+		rc = w->codec->finish(w->enc, &sec[nsec].body, &sec[nsec].stored_len,
+		                      &sec[nsec].raw_len);
+		if (rc != CNP_OK)
+			goto out;
+		nsec++;
+	}
+	/* Not critical: a 1.1 reader skips them and still reads the frames. */
+	if (samples) {
+		sec[nsec] = (struct out_section){CNP_SECTION_SIGNALS, CNP_CODEC_SIGNALS_ZLIB, 0,
+		                                 samples, NULL, 0, 0};
+		rc = cnp_sig_encoder_finish(w->sig, &sec[nsec].body, &sec[nsec].stored_len,
+		                            &sec[nsec].raw_len);
+		if (rc != CNP_OK)
+			goto out;
+		nsec++;
+	}
+	if (events) {
+		sec[nsec] = (struct out_section){CNP_SECTION_EVENTS, CNP_CODEC_EVENTS_JSONL_ZLIB, 0,
+		                                 events, NULL, 0, 0};
+		rc = cnp_event_encoder_finish(w->ev, &sec[nsec].body, &sec[nsec].stored_len,
+		                              &sec[nsec].raw_len);
+		if (rc != CNP_OK)
+			goto out;
+		nsec++;
+	}
 	size_t mlen = strlen(json);
 	/* Room for the longest signature; the batch ends where it ends. */
-	size_t total = CNP_BATCH_HEADER_LEN + mlen + CNP_BATCH_SECTION_HEADER_LEN +
-	               stored_len +
+	size_t total = CNP_BATCH_HEADER_LEN + mlen +
 	               (info->signer ? CNP_BATCH_SIG_HEADER_LEN + CNP_ECDSA_P256_SIG_MAX : 0) +
 	               CNP_SHA256_LEN;
-	if (mlen > UINT32_MAX || stored_len > UINT32_MAX || raw_len > UINT32_MAX) {
-		rc = CNP_ERR_TOOBIG;
+	rc = CNP_ERR_TOOBIG;
+	if (mlen > UINT32_MAX)
 		goto out;
+	for (unsigned i = 0; i < nsec; i++) {
+		if (sec[i].stored_len > UINT32_MAX || sec[i].raw_len > UINT32_MAX)
+			goto out;
+		total += CNP_BATCH_SECTION_HEADER_LEN + sec[i].stored_len;
 	}
 	buf = cnp_malloc(total);
 	if (!buf) {
@@ -175,22 +256,24 @@ int cnp_batch_writer_finish(struct cnp_batch_writer *w,
 	uint8_t *p = buf;
 	memcpy(p, CNP_BATCH_MAGIC, 4);
 	p[4] = CNP_BATCH_MAJOR;
-	p[5] = CNP_BATCH_MINOR;
+	p[5] = samples || events ? CNP_BATCH_MINOR : CNP_BATCH_MINOR_RAW;
 	put_u16(p + 6, info->signer ? CNP_BATCH_FLAG_SIGNED : 0);
 	put_u32(p + 8, (uint32_t)mlen);
-	put_u32(p + 12, 1);
+	put_u32(p + 12, nsec);
 	p += CNP_BATCH_HEADER_LEN;
 	memcpy(p, json, mlen);
 	p += mlen;
-	p[0] = CNP_SECTION_RAW_FRAMES;
-	p[1] = w->codec->id;
-	put_u16(p + 2, CNP_SECTION_CRITICAL);
-	put_u32(p + 4, frames);
-	put_u32(p + 8, (uint32_t)raw_len);
-	put_u32(p + 12, (uint32_t)stored_len);
-	p += CNP_BATCH_SECTION_HEADER_LEN;
-	memcpy(p, payload, stored_len);
-	p += stored_len;
+	for (unsigned i = 0; i < nsec; i++) {
+		p[0] = sec[i].kind;
+		p[1] = sec[i].codec;
+		put_u16(p + 2, sec[i].flags);
+		put_u32(p + 4, sec[i].count);
+		put_u32(p + 8, (uint32_t)sec[i].raw_len);
+		put_u32(p + 12, (uint32_t)sec[i].stored_len);
+		p += CNP_BATCH_SECTION_HEADER_LEN;
+		memcpy(p, sec[i].body, sec[i].stored_len);
+		p += sec[i].stored_len;
+	}
 	if (info->signer) {
 		/* The signature covers every byte before its block, the header
 		 * with its signed flag included. */
@@ -212,10 +295,12 @@ int cnp_batch_writer_finish(struct cnp_batch_writer *w,
 	buf = NULL;
 	memset(w->per_iface, 0, sizeof(w->per_iface));
 	w->first_us = w->last_us = 0;
+	w->has_items = 0;
 	rc = CNP_OK;
 out:
 	cnp_free(buf);
-	cnp_free(payload);
+	for (unsigned i = 0; i < nsec; i++)
+		cnp_free(sec[i].body);
 	cJSON_free(json);
 	cJSON_Delete(m);
 	return rc;
@@ -295,6 +380,19 @@ static int parse_manifest(struct cnp_batch *b, const char *text, size_t len,
 		goto out;
 	}
 	b->frames = (uint32_t)v;
+	const char *const counted[2] = {"samples", "events"};
+	uint32_t *const cdst[2] = {&b->samples, &b->events};
+	for (int k = 0; k < 2; k++) {
+		it = cJSON_GetObjectItemCaseSensitive(m, counted[k]);
+		if (it && cnp_json_uint(it, UINT32_MAX, &v)) {
+			failf(why, why_len, rc, "manifest: \"%s\" is not a whole number", counted[k]);
+			goto out;
+		}
+		*cdst[k] = it ? (uint32_t)v : 0;
+	}
+	it = cJSON_GetObjectItemCaseSensitive(m, "schemes");
+	if (cJSON_IsString(it))
+		snprintf(b->schemes, sizeof(b->schemes), "%s", it->valuestring);
 	it = cJSON_GetObjectItemCaseSensitive(m, "interfaces");
 	if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) > CNP_IFACE_MAX) {
 		failf(why, why_len, rc, "manifest: \"interfaces\" missing or too long");
@@ -398,7 +496,9 @@ int cnp_batch_open_known(const uint8_t *buf, size_t len, const uint8_t *known_di
 		if (stored > body - off)
 			return failf(why, why_len, CNP_ERR_CORRUPT, "section %u runs past the end", i);
 		uint16_t flags = get_u16(h + 2);
-		int known = h[0] == CNP_SECTION_RAW_FRAMES && cnp_codec_by_id(h[1]);
+		int known = (h[0] == CNP_SECTION_RAW_FRAMES && cnp_codec_by_id(h[1])) ||
+		            (h[0] == CNP_SECTION_SIGNALS && h[1] == CNP_CODEC_SIGNALS_ZLIB) ||
+		            (h[0] == CNP_SECTION_EVENTS && h[1] == CNP_CODEC_EVENTS_JSONL_ZLIB);
 		if (!known && (flags & CNP_SECTION_CRITICAL))
 			return failf(why, why_len, CNP_ERR_UNSUPPORTED,
 			             "section %u has kind %u / codec %u, which this reader does not know",
@@ -440,13 +540,17 @@ int cnp_batch_open_known(const uint8_t *buf, size_t len, const uint8_t *known_di
 	if (off != body)
 		return failf(why, why_len, CNP_ERR_CORRUPT, "%zu unexpected bytes before the digest",
 		             body - off);
-	uint64_t counted = 0;
+	/* Each kind's items add up to the manifest's count of that kind. */
+	static const char *const what[3] = {"frames", "samples", "events"};
+	const uint32_t want[3] = {b->frames, b->samples, b->events};
+	uint64_t counted[3] = {0, 0, 0};
 	for (unsigned i = 0; i < b->nsections; i++)
-		counted += b->sections[i].count;
-	if (counted != b->frames)
-		return failf(why, why_len, CNP_ERR_CORRUPT,
-		             "manifest says %u frames, sections hold %llu", b->frames,
-		             (unsigned long long)counted);
+		counted[b->sections[i].kind - 1] += b->sections[i].count;
+	for (int k = 0; k < 3; k++)
+		if (counted[k] != want[k])
+			return failf(why, why_len, CNP_ERR_CORRUPT,
+			             "manifest says %u %s, sections hold %llu", want[k], what[k],
+			             (unsigned long long)counted[k]);
 	return CNP_OK;
 }
 
@@ -525,6 +629,65 @@ int cnp_batch_frames(const struct cnp_batch *b,
 		if (c.bad_iface)
 			return failf(why, why_len, CNP_ERR_CORRUPT,
 			             "a frame names an interface the manifest does not list");
+		if (rc == CNP_ERR_CORRUPT && reason)
+			return failf(why, why_len, rc, "section %u: %s", i, reason);
+		if (rc != CNP_OK)
+			return rc;
+	}
+	return CNP_OK;
+}
+
+struct samples_ctx {
+	const struct cnp_batch *b;
+	int (*cb)(const struct cnp_sig_sample *s, const char *ifname, void *arg);
+	void *arg;
+	int bad_iface;
+};
+
+static int sample_cb(const struct cnp_sig_sample *s, void *arg)
+{
+	struct samples_ctx *c = arg;
+	if (s->desc->iface >= c->b->ifaces.count) {
+		c->bad_iface = 1;
+		return CNP_ERR_CORRUPT;
+	}
+	return c->cb(s, c->b->ifaces.names[s->desc->iface], c->arg);
+}
+
+int cnp_batch_samples(const struct cnp_batch *b,
+                      int (*cb)(const struct cnp_sig_sample *s, const char *ifname,
+                                void *arg),
+                      void *arg, char *why, size_t why_len)
+{
+	for (unsigned i = 0; i < b->nsections; i++) {
+		if (b->sections[i].kind != CNP_SECTION_SIGNALS)
+			continue;
+		struct samples_ctx c = {b, cb, arg, 0};
+		const char *reason = NULL;
+		int rc = cnp_sig_decode(b->buf + b->sections[i].offset, b->sections[i].stored_len,
+		                        b->sections[i].raw_len, b->sections[i].count,
+		                        sample_cb, &c, &reason);
+		if (c.bad_iface)
+			return failf(why, why_len, CNP_ERR_CORRUPT,
+			             "a sample names an interface the manifest does not list");
+		if (rc == CNP_ERR_CORRUPT && reason)
+			return failf(why, why_len, rc, "section %u: %s", i, reason);
+		if (rc != CNP_OK)
+			return rc;
+	}
+	return CNP_OK;
+}
+
+int cnp_batch_events(const struct cnp_batch *b, int (*cb)(const char *json, void *arg),
+                     void *arg, char *why, size_t why_len)
+{
+	for (unsigned i = 0; i < b->nsections; i++) {
+		if (b->sections[i].kind != CNP_SECTION_EVENTS)
+			continue;
+		const char *reason = NULL;
+		int rc = cnp_event_decode(b->buf + b->sections[i].offset, b->sections[i].stored_len,
+		                          b->sections[i].raw_len, b->sections[i].count, cb, arg,
+		                          &reason);
 		if (rc == CNP_ERR_CORRUPT && reason)
 			return failf(why, why_len, rc, "section %u: %s", i, reason);
 		if (rc != CNP_OK)

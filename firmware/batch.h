@@ -17,6 +17,7 @@
 #include "firmware/codec.h"
 #include "firmware/frame.h"
 #include "firmware/iface.h"
+#include "firmware/sigcodec.h"
 #include "platform/crypto.h"
 
 #include <stddef.h>
@@ -24,7 +25,10 @@
 
 #define CNP_BATCH_MAGIC "CNPB"
 #define CNP_BATCH_MAJOR 1
-#define CNP_BATCH_MINOR 1 /* 1: signature block */
+#define CNP_BATCH_MINOR 2 /* 1: signature block; 2: signal and event sections */
+/* The minor version written for a batch without signal or event sections:
+ * such a batch is readable by every 1.1 reader, byte for byte as before. */
+#define CNP_BATCH_MINOR_RAW 1
 #define CNP_BATCH_HEADER_LEN 16
 #define CNP_BATCH_SECTION_HEADER_LEN 16
 #define CNP_BATCH_VEHICLE_MAX 64 /* bytes of vehicle id, NUL included */
@@ -38,10 +42,10 @@
 #define CNP_BATCH_SIG_HEADER_LEN 4
 #define CNP_SIG_ECDSA_P256_SHA256 1 /* DER ECDSA P-256 signature of a SHA-256 */
 
-/* Section kinds. Signals and events are reserved for decoded collection. */
+/* Section kinds. */
 #define CNP_SECTION_RAW_FRAMES 1
-#define CNP_SECTION_SIGNALS 2 /* reserved */
-#define CNP_SECTION_EVENTS 3  /* reserved */
+#define CNP_SECTION_SIGNALS 2 /* decoded signal samples (codec 3), since 1.2 */
+#define CNP_SECTION_EVENTS 3  /* trigger events (codec 4), since 1.2 */
 /* Section flag: a reader that does not know the kind or codec must refuse
  * the batch instead of skipping the section. */
 #define CNP_SECTION_CRITICAL 0x0001u
@@ -74,6 +78,9 @@ struct cnp_batch_info {
 	/* Signs the batch when not NULL; borrowed for the finish call only,
 	 * which must not overlap another use of the same signer. */
 	const struct cnp_signer *signer;
+	/* Version of the collection schemes in force, written to the manifest
+	 * as "schemes"; NULL when none. */
+	const char *schemes_version;
 };
 
 struct cnp_batch_writer;
@@ -95,6 +102,19 @@ int cnp_batch_writer_add(struct cnp_batch_writer *w, const struct cnp_frame *f);
 
 /* Frames in the open batch. */
 uint32_t cnp_batch_writer_count(const struct cnp_batch_writer *w);
+
+/*
+ * Adds a decoded signal sample (see cnp_sig_encoder_add) or a trigger event
+ * (one JSON object, no line end) to the open batch.
+ * @retval CNP_ERR_FULL no room: finish the batch, then add it again
+ * @retval CNP_ERR_NOMEM
+ */
+int cnp_batch_writer_add_sample(struct cnp_batch_writer *w, const struct cnp_sig_desc *d,
+                                uint64_t ts_us, uint64_t raw);
+int cnp_batch_writer_add_event(struct cnp_batch_writer *w, const char *json);
+
+/* Frames, samples and events in the open batch. */
+uint32_t cnp_batch_writer_items(const struct cnp_batch_writer *w);
 
 /*
  * Seals the open batch: builds the container into a new cnp_malloc buffer
@@ -131,6 +151,8 @@ struct cnp_batch {
 	uint64_t first_us, last_us;
 	uint64_t dropped[CNP_DROP_REASONS];
 	struct cnp_ifaces ifaces;
+	uint32_t samples, events; /* manifest "samples", "events" (0 if absent) */
+	char schemes[64];         /* manifest "schemes" (version), "" if absent */
 	unsigned nsections;
 	struct {
 		uint8_t kind, codec;
@@ -189,6 +211,18 @@ int cnp_batch_peek_frames(const uint8_t *buf, size_t len, uint32_t *frames);
 int cnp_batch_frames(const struct cnp_batch *b,
                      int (*cb)(const struct cnp_frame *f, const char *ifname,
                                void *arg),
+                     void *arg, char *why, size_t why_len);
+
+/*
+ * Decodes the signal samples (in time order within each section) and the
+ * events of an opened batch. As cnp_batch_frames; `ifname` is the name of
+ * the sample's interface.
+ */
+int cnp_batch_samples(const struct cnp_batch *b,
+                      int (*cb)(const struct cnp_sig_sample *s, const char *ifname,
+                                void *arg),
+                      void *arg, char *why, size_t why_len);
+int cnp_batch_events(const struct cnp_batch *b, int (*cb)(const char *json, void *arg),
                      void *arg, char *why, size_t why_len);
 
 #endif

@@ -446,6 +446,74 @@ static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
 		         c->origin, path, out->url);
 }
 
+/* capture: the mode, the DBC files and the collection schemes. */
+static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config *cfg)
+{
+	static const char *const ck[] = {"mode", "dbc", "schemes", "schemes_file", "vss_file",
+	                                 NULL};
+	struct cnp_capture_config *cc = &cfg->capture;
+	check_keys(c, capture, "$.capture", ck);
+	get_string(c, capture, "mode", "$.capture.mode", cfg->capture_mode,
+	           sizeof(cfg->capture_mode), 0);
+	int raw = strcmp(cfg->capture_mode, "raw") == 0;
+	if (!raw && strcmp(cfg->capture_mode, "signals") != 0 &&
+	    strcmp(cfg->capture_mode, "raw+signals") != 0)
+		bad(c, "$.capture.mode", "expected \"raw\", \"signals\" or \"raw+signals\", got \"%s\"",
+		    cfg->capture_mode);
+	const cJSON *dbc = cJSON_GetObjectItemCaseSensitive(capture, "dbc");
+	if (dbc && (!cJSON_IsArray(dbc) || cJSON_GetArraySize(dbc) > CNP_CAPTURE_MAX_DBC)) {
+		bad(c, "$.capture.dbc", "expected an array of at most %d {\"interface\", \"path\"}",
+		    CNP_CAPTURE_MAX_DBC);
+		dbc = NULL;
+	}
+	const cJSON *d;
+	cJSON_ArrayForEach(d, dbc)
+	{
+		static const char *const dk[] = {"interface", "path", "strict", NULL};
+		char p[48], kp[64];
+		snprintf(p, sizeof(p), "$.capture.dbc[%u]", cc->n_dbc);
+		struct cnp_dbc_config *e = &cc->dbc[cc->n_dbc++];
+		if (!cJSON_IsObject(d)) {
+			bad(c, p, "expected an object, got %s", type_name(d));
+			continue;
+		}
+		check_keys(c, d, p, dk);
+		snprintf(kp, sizeof(kp), "%s.interface", p);
+		get_string(c, d, "interface", kp, e->iface, sizeof(e->iface), 1);
+		snprintf(kp, sizeof(kp), "%s.path", p);
+		get_path(c, d, "path", kp, e->path, sizeof(e->path), 1);
+		snprintf(kp, sizeof(kp), "%s.strict", p);
+		get_bool(c, d, "strict", kp, &e->strict);
+		for (unsigned i = 0; i + 1 < cc->n_dbc; i++)
+			if (e->iface[0] && strcmp(cc->dbc[i].iface, e->iface) == 0)
+				bad(c, p, "a second DBC for interface \"%s\"", e->iface);
+	}
+	if (!raw && cc->n_dbc == 0)
+		bad(c, "$.capture.dbc", "mode \"%s\" needs at least one DBC file", cfg->capture_mode);
+	get_path(c, capture, "schemes_file", "$.capture.schemes_file", cc->schemes_file,
+	         sizeof(cc->schemes_file), 0);
+	get_path(c, capture, "vss_file", "$.capture.vss_file", cc->vss_file,
+	         sizeof(cc->vss_file), 0);
+	const cJSON *sch = cJSON_GetObjectItemCaseSensitive(capture, "schemes");
+	if (sch) {
+		char *text = cJSON_IsArray(sch) ? cJSON_PrintUnformatted(sch) : NULL;
+		if (!cJSON_IsArray(sch))
+			bad(c, "$.capture.schemes", "expected an array of schemes, got %s",
+			    type_name(sch));
+		else if (!text || strlen(text) >= sizeof(cc->schemes_json))
+			bad(c, "$.capture.schemes", "longer than %d bytes: use schemes_file",
+			    CNP_SCHEMES_INLINE_MAX - 1);
+		else
+			strcpy(cc->schemes_json, text);
+		cJSON_free(text);
+		snprintf(cc->schemes_origin, sizeof(cc->schemes_origin), "%s", c->origin);
+	}
+	if (sch && cc->schemes_file[0])
+		bad(c, "$.capture.schemes_file", "give \"schemes\" or \"schemes_file\", not both");
+	if (raw && (sch || cc->schemes_file[0] || cc->vss_file[0]))
+		bad(c, "$.capture.mode", "schemes need mode \"signals\" or \"raw+signals\"");
+}
+
 static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 {
 	static const char *const keys[] = {"vehicle_id", "log_level", "sources", "capture",
@@ -492,15 +560,8 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 	}
 
 	const cJSON *capture = object_at(c, root, "capture", "$.capture", 0);
-	if (capture) {
-		static const char *const ck[] = {"mode", NULL};
-		check_keys(c, capture, "$.capture", ck);
-		get_string(c, capture, "mode", "$.capture.mode", cfg->capture_mode,
-		           sizeof(cfg->capture_mode), 0);
-		if (strcmp(cfg->capture_mode, "raw") != 0)
-			bad(c, "$.capture.mode", "expected \"raw\" (the only mode so far), got \"%s\"",
-			    cfg->capture_mode);
-	}
+	if (capture)
+		parse_capture(c, capture, cfg);
 
 	const cJSON *batch = object_at(c, root, "batch", "$.batch", 0);
 	if (batch) {

@@ -63,6 +63,29 @@ struct cnp_source_config {
 #define CNP_DEFAULT_REOPEN_MS 1000u
 #define CNP_DEFAULT_SIM_START_US 1700000000000000u /* 2023-11-14T22:13:20Z */
 
+#define CNP_CAPTURE_MAX_DBC 8
+#define CNP_SCHEMES_INLINE_MAX 16384
+
+/* capture.dbc[]: the DBC file that decodes one interface. */
+struct cnp_dbc_config {
+	char iface[16];
+	char path[CNP_PATH_MAX];
+	int strict; /* refuse a file with problems instead of loading what loads */
+};
+
+/* The decoding side of capture (docs/SCHEMES.md). */
+struct cnp_capture_config {
+	struct cnp_dbc_config dbc[CNP_CAPTURE_MAX_DBC];
+	unsigned n_dbc;
+	/* Collection schemes: a document file, or an inline array (as JSON
+	 * text) from the configuration file `schemes_origin`; neither: collect
+	 * every signal. */
+	char schemes_file[CNP_PATH_MAX];
+	char schemes_json[CNP_SCHEMES_INLINE_MAX];
+	char schemes_origin[CNP_PATH_MAX];
+	char vss_file[CNP_PATH_MAX]; /* VSS name mapping; "" for none */
+};
+
 struct cnp_config {
 	char vehicle_id[64];
 	char log_level[16];
@@ -70,7 +93,8 @@ struct cnp_config {
 	struct cnp_source_config sources[CNP_MAX_SOURCES];
 	unsigned n_sources;
 
-	char capture_mode[16]; /* "raw" */
+	char capture_mode[16]; /* "raw", "signals" or "raw+signals" */
+	struct cnp_capture_config capture;
 
 	uint64_t batch_max_bytes;
 	uint64_t batch_max_age_ms;

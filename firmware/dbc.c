@@ -2639,10 +2639,11 @@ static uint64_t extract(const struct cnp_dbc_signal *s, const uint8_t *data)
 	return v;
 }
 
-double cnp_dbc_physical(const struct cnp_dbc_signal *s, uint64_t raw)
+double cnp_dbc_scale_raw(unsigned value_type, int is_signed, uint64_t raw, double scale,
+                         double offset)
 {
 	double v;
-	switch (s->value_type) {
+	switch (value_type) {
 	case CNP_DBC_FLOAT32: {
 		uint32_t b = (uint32_t)raw;
 		float f;
@@ -2654,7 +2655,7 @@ double cnp_dbc_physical(const struct cnp_dbc_signal *s, uint64_t raw)
 		memcpy(&v, &raw, sizeof(v));
 		break;
 	default:
-		v = s->is_signed ? (double)(int64_t)raw : (double)raw;
+		v = is_signed ? (double)(int64_t)raw : (double)raw;
 		break;
 	}
 	/*
@@ -2663,8 +2664,13 @@ double cnp_dbc_physical(const struct cnp_dbc_signal *s, uint64_t raw)
 	 * fused multiply-add (aarch64 and armhf have one). The unit test holds
 	 * a case whose result differs under fusion.
 	 */
-	double scaled = v * s->scale;
-	return scaled + s->offset;
+	double scaled = v * scale;
+	return scaled + offset;
+}
+
+double cnp_dbc_physical(const struct cnp_dbc_signal *s, uint64_t raw)
+{
+	return cnp_dbc_scale_raw(s->value_type, s->is_signed, raw, s->scale, s->offset);
 }
 
 int cnp_dbc_read_signal(const struct cnp_dbc_signal *sig, const uint8_t *data, unsigned len,

@@ -265,6 +265,11 @@ int cnp_dbc_read_signal(const struct cnp_dbc_signal *sig, const uint8_t *data,
 
 /* The physical value of a raw value as passed to cnp_dbc_signal_cb. */
 double cnp_dbc_physical(const struct cnp_dbc_signal *sig, uint64_t raw);
+/* The same for a raw value described by its parts (enum
+ * cnp_dbc_value_type, signedness, scale and offset): what readers of
+ * decoded samples use to get the agent's values bit for bit. */
+double cnp_dbc_scale_raw(unsigned value_type, int is_signed, uint64_t raw, double scale,
+                         double offset);
 
 /* The value description of a raw value (VAL_), or NULL. Binary search. */
 const char *cnp_dbc_choice_text(const struct cnp_dbc_signal *sig, uint64_t raw);

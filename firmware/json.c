@@ -53,3 +53,20 @@ int cnp_json_add_uint(cJSON *obj, const char *name, uint64_t v)
 	snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v);
 	return cJSON_AddRawToObject(obj, name, digits) ? CNP_OK : CNP_ERR_NOMEM;
 }
+
+const char *cnp_json_type_name(const cJSON *j)
+{
+	if (!j)
+		return "nothing";
+	if (cJSON_IsString(j))
+		return "a string";
+	if (cJSON_IsNumber(j))
+		return "a number";
+	if (cJSON_IsBool(j))
+		return "a boolean";
+	if (cJSON_IsNull(j))
+		return "null";
+	if (cJSON_IsArray(j))
+		return "an array";
+	return "an object";
+}

@@ -30,4 +30,7 @@ int cnp_json_uint(const cJSON *item, uint64_t max, uint64_t *out);
  * any uint64_t; readers of canopy's own JSON accept up to 2^53). */
 int cnp_json_add_uint(cJSON *obj, const char *name, uint64_t v);
 
+/* "a string", "a number", "an object", ... for messages; "nothing" for NULL. */
+const char *cnp_json_type_name(const cJSON *item);
+
 #endif

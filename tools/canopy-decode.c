@@ -1,12 +1,14 @@
 /*
  * canopy-decode: verifies canopy batches and prints their frames.
  *
- *   canopy-decode [--format candump|csv|jsonl] [--verify-key PUB.pem]
- *                 [--check] PATH...
+ *   canopy-decode [--format candump|csv|jsonl] [--signals | --events]
+ *                 [--verify-key PUB.pem] [--check] PATH...
  *
  * PATH is a batch file or a directory, read recursively (files ending in
  * .cnp). Batches are verified (structure, SHA-256, and with --verify-key
  * the signature) and printed in order of vehicle, spool, boot and sequence
+ * number (--signals: the decoded signal samples instead of the frames, as
+ * CSV or JSON lines; --events: the trigger events as JSON lines)
  * number, whatever order they arrived in. A batch that fails is reported
  * with its path and the reason; the others are still printed, and the exit
  * status is 1. Identical copies of a batch are printed once.
@@ -28,6 +30,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,9 @@
 enum format { FMT_CANDUMP, FMT_CSV, FMT_JSONL };
 
 #define CSV_HEADER "timestamp,interface,id,extended,fd,brs,esi,rtr,error,len,dlc,data\n"
+#define SIGNALS_CSV_HEADER "timestamp,interface,message,signal,value,unit\n"
+
+enum what { WHAT_FRAMES, WHAT_SIGNALS, WHAT_EVENTS };
 
 struct item {
 	char *path;
@@ -67,6 +73,21 @@ static int count_frame(const struct cnp_frame *f, const char *ifname, void *arg)
 {
 	(void)f;
 	(void)ifname;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static int count_sample(const struct cnp_sig_sample *s, const char *ifname, void *arg)
+{
+	(void)s;
+	(void)ifname;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static int count_event(const char *json, void *arg)
+{
+	(void)json;
 	(*(uint64_t *)arg)++;
 	return 0;
 }
@@ -119,6 +140,10 @@ static int add_file(struct list *l, const char *path)
 		char why[256] = "";
 		uint64_t n = 0;
 		int rc = cnp_batch_frames(&b, count_frame, &n, why, sizeof(why));
+		if (rc == CNP_OK)
+			rc = cnp_batch_samples(&b, count_sample, &n, why, sizeof(why));
+		if (rc == CNP_OK)
+			rc = cnp_batch_events(&b, count_event, &n, why, sizeof(why));
 		if (rc != CNP_OK) {
 			fprintf(stderr, "canopy-decode: %s: %s\n", path, why[0] ? why : cnp_strerror(rc));
 			l->errors++;
@@ -320,6 +345,71 @@ static int print_frame(const struct cnp_frame *f, const char *ifname, void *arg)
 	return ferror(stdout) ? CNP_ERR_IO : 0;
 }
 
+/* A sample's value: an unscaled integer from its raw bits (exact to 64
+ * bits), anything else with 17 significant digits (reads back the same). */
+static void put_value(const struct cnp_sig_sample *s, FILE *o)
+{
+	const struct cnp_sig_desc *d = s->desc;
+	if (d->type <= CNP_SIG_SINT && d->scale == 1.0 && d->offset == 0.0) {
+		if (d->type == CNP_SIG_SINT)
+			fprintf(o, "%" PRId64, (int64_t)s->raw);
+		else
+			fprintf(o, "%" PRIu64, s->raw);
+	} else if (isfinite(s->value)) {
+		fprintf(o, "%.17g", s->value);
+	} else {
+		/* NaN and infinities of float signals: not JSON numbers. */
+		fputs(s->value != s->value ? "\"nan\"" : s->value > 0 ? "\"inf\"" : "\"-inf\"", o);
+	}
+}
+
+static int print_sample(const struct cnp_sig_sample *s, const char *ifname, void *arg)
+{
+	const struct out *o = arg;
+	const struct cnp_sig_desc *d = s->desc;
+	const char *name = d->name[0] ? d->name : d->signal;
+	char ts[32];
+	snprintf(ts, sizeof(ts), "%" PRIu64 ".%06u", s->ts_us / 1000000u,
+	         (unsigned)(s->ts_us % 1000000u));
+	if (o->fmt == FMT_CSV) {
+		printf("%s,", ts);
+		put_csv_name(ifname, stdout);
+		putchar(',');
+		put_csv_name(d->message, stdout);
+		putchar(',');
+		put_csv_name(name, stdout);
+		putchar(',');
+		put_value(s, stdout);
+		putchar(',');
+		put_csv_name(d->unit, stdout);
+		putchar('\n');
+	} else {
+		printf("{\"ts_us\":%" PRIu64 ",\"timestamp\":\"%s\",\"interface\":", s->ts_us, ts);
+		put_json_string(ifname, stdout);
+		fputs(",\"message\":", stdout);
+		put_json_string(d->message, stdout);
+		fputs(",\"signal\":", stdout);
+		put_json_string(name, stdout);
+		if (d->name[0]) {
+			fputs(",\"dbc_signal\":", stdout);
+			put_json_string(d->signal, stdout);
+		}
+		fputs(",\"value\":", stdout);
+		put_value(s, stdout);
+		printf(",\"raw\":%" PRIu64 ",\"unit\":", s->raw);
+		put_json_string(d->unit, stdout);
+		fputs("}\n", stdout);
+	}
+	return ferror(stdout) ? CNP_ERR_IO : 0;
+}
+
+static int print_event(const char *json, void *arg)
+{
+	(void)arg;
+	puts(json);
+	return ferror(stdout) ? CNP_ERR_IO : 0;
+}
+
 /* ---- --check: the chain of each vehicle and spool ---------------------------- */
 
 struct chain {
@@ -435,8 +525,8 @@ static int check_chain(const struct item *begin, const struct item *end, int ver
 
 static void usage(FILE *out)
 {
-	fputs("usage: canopy-decode [--format candump|csv|jsonl] [--verify-key PUB.pem]\n"
-	      "                     [--check] PATH...\n"
+	fputs("usage: canopy-decode [--format candump|csv|jsonl] [--signals | --events]\n"
+	      "                     [--verify-key PUB.pem] [--check] PATH...\n"
 	      "\n"
 	      "Verifies canopy batch files (or directories of them, read recursively)\n"
 	      "and prints their frames in sequence order.\n"
@@ -450,6 +540,12 @@ static void usage(FILE *out)
 	      "  --format jsonl    one JSON object per frame: ts_us, timestamp, interface,\n"
 	      "                    id (number), extended, fd, brs, esi, rtr, error, len, dlc,\n"
 	      "                    data (hex)\n"
+	      "  --signals         print the decoded signal samples instead of the frames,\n"
+	      "                    in time order within each batch; csv (the default here):\n"
+	      "                    " SIGNALS_CSV_HEADER
+	      "                    jsonl: ts_us, timestamp, interface, message, signal,\n"
+	      "                    dbc_signal (when signal is a VSS name), value, raw, unit\n"
+	      "  --events          print the trigger events, one JSON object a line\n"
 	      "  --verify-key PUB.pem\n"
 	      "                    every batch must be signed by this P-256 public key; an\n"
 	      "                    unsigned, tampered or otherwise signed batch is refused\n"
@@ -464,7 +560,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	int check = 0, npaths = 0;
+	int check = 0, npaths = 0, format_given = 0;
+	enum what what = WHAT_FRAMES;
 	const char *format = "candump", *key_path = NULL;
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
@@ -477,6 +574,11 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
 			format = argv[++i];
+			format_given = 1;
+		} else if (strcmp(argv[i], "--signals") == 0 && what != WHAT_EVENTS) {
+			what = WHAT_SIGNALS;
+		} else if (strcmp(argv[i], "--events") == 0 && what != WHAT_SIGNALS) {
+			what = WHAT_EVENTS;
 		} else if (strcmp(argv[i], "--verify-key") == 0 && i + 1 < argc) {
 			key_path = argv[++i];
 		} else if (strcmp(argv[i], "--check") == 0) {
@@ -490,6 +592,16 @@ int main(int argc, char **argv)
 		}
 	}
 	struct out out = {.fmt = FMT_CANDUMP};
+	if (what == WHAT_SIGNALS && !format_given)
+		format = "csv";
+	if (what == WHAT_EVENTS && !format_given)
+		format = "jsonl";
+	if ((what == WHAT_SIGNALS && strcmp(format, "candump") == 0) ||
+	    (what == WHAT_EVENTS && strcmp(format, "jsonl") != 0)) {
+		fprintf(stderr, "canopy-decode: --%s cannot be printed as %s\n",
+		        what == WHAT_SIGNALS ? "signals" : "events", format);
+		return 2;
+	}
 	if (strcmp(format, "csv") == 0) {
 		out.fmt = FMT_CSV;
 	} else if (strcmp(format, "jsonl") == 0) {
@@ -545,7 +657,7 @@ int main(int argc, char **argv)
 		if (l.errors)
 			fprintf(stderr, "canopy-decode: %u files refused (see above)\n", l.errors);
 	} else if (out.fmt == FMT_CSV) {
-		fputs(CSV_HEADER, stdout);
+		fputs(what == WHAT_SIGNALS ? SIGNALS_CSV_HEADER : CSV_HEADER, stdout);
 	}
 	for (size_t i = 0; i < l.n && !check; i++) {
 		struct item *it = &l.items[i];
@@ -569,8 +681,12 @@ int main(int argc, char **argv)
 			snprintf(why, sizeof(why), "the file changed while canopy-decode ran");
 			rc = CNP_ERR_CORRUPT;
 		}
-		if (rc == CNP_OK)
+		if (rc == CNP_OK && what == WHAT_FRAMES)
 			rc = cnp_batch_frames(&b, print_frame, &out, why, sizeof(why));
+		else if (rc == CNP_OK && what == WHAT_SIGNALS)
+			rc = cnp_batch_samples(&b, print_sample, &out, why, sizeof(why));
+		else if (rc == CNP_OK)
+			rc = cnp_batch_events(&b, print_event, NULL, why, sizeof(why));
 		if (rc != CNP_OK) {
 			fprintf(stderr, "canopy-decode: %s: %s\n", it->path,
 			        why[0] ? why : cnp_strerror(rc));

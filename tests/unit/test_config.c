@@ -561,10 +561,65 @@ static void test_load(void)
 	}
 }
 
+/* capture: modes, DBC files and schemes. */
+static void test_capture(void)
+{
+	static const struct {
+		const char *capture;
+		int rc;
+		const char *needle;
+	} cases[] = {
+		{"{\"mode\": \"signals\", \"dbc\": [{\"interface\": \"can0\", \"path\": \"car.dbc\"}],"
+		 " \"schemes\": [{\"name\": \"a\", \"signals\": [{\"name\": \"S\"}]}],"
+		 " \"vss_file\": \"vss.json\"}", CNP_OK, NULL},
+		{"{\"mode\": \"decoded\"}", CNP_ERR_CONFIG,
+		 "$.capture.mode: expected \"raw\", \"signals\" or \"raw+signals\""},
+		{"{\"mode\": \"signals\"}", CNP_ERR_CONFIG,
+		 "$.capture.dbc: mode \"signals\" needs at least one DBC file"},
+		{"{\"mode\": \"signals\", \"dbc\": {}}", CNP_ERR_CONFIG, "$.capture.dbc: expected an array"},
+		{"{\"mode\": \"signals\", \"dbc\": [{\"path\": \"a.dbc\"}]}", CNP_ERR_CONFIG,
+		 "$.capture.dbc[0].interface: required string is missing"},
+		{"{\"mode\": \"signals\", \"dbc\": [{\"interface\": \"can0\"}]}", CNP_ERR_CONFIG,
+		 "$.capture.dbc[0].path: required string is missing"},
+		{"{\"mode\": \"signals\", \"dbc\": [{\"interface\": \"can0\", \"path\": \"a\"},"
+		 " {\"interface\": \"can0\", \"path\": \"b\"}]}", CNP_ERR_CONFIG,
+		 "$.capture.dbc[1]: a second DBC for interface \"can0\""},
+		{"{\"mode\": \"signals\", \"dbc\": [{\"interface\": \"can0\", \"path\": \"a\","
+		 " \"strict\": 1}]}", CNP_ERR_CONFIG, "$.capture.dbc[0].strict: expected true or false"},
+		{"{\"mode\": \"signals\", \"dbc\": [{\"interface\": \"can0\", \"path\": \"a\"}],"
+		 " \"schemes\": {}}", CNP_ERR_CONFIG, "$.capture.schemes: expected an array"},
+		{"{\"mode\": \"signals\", \"dbc\": [{\"interface\": \"can0\", \"path\": \"a\"}],"
+		 " \"schemes\": [], \"schemes_file\": \"s.json\"}", CNP_ERR_CONFIG,
+		 "$.capture.schemes_file: give \"schemes\" or \"schemes_file\", not both"},
+		{"{\"mode\": \"raw\", \"schemes_file\": \"s.json\"}", CNP_ERR_CONFIG,
+		 "$.capture.mode: schemes need mode"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char extra[1024];
+		snprintf(extra, sizeof(extra), "\"capture\": %s", cases[i].capture);
+		struct parts p = {.extra = extra};
+		const char *log;
+		int rc = parse_logged(compose(&p), &log);
+		CHECK_EQ(rc, cases[i].rc);
+		if (cases[i].needle)
+			CHECK_CONTAINS(log, cases[i].needle);
+		if (rc == CNP_OK) {
+			CHECK_STR(cfg.capture_mode, "signals");
+			CHECK_EQ(cfg.capture.n_dbc, 1);
+			CHECK_STR(cfg.capture.dbc[0].path, "/base/car.dbc");
+			CHECK_STR(cfg.capture.vss_file, "/base/vss.json");
+			CHECK_STR(cfg.capture.schemes_json,
+			          "[{\"name\":\"a\",\"signals\":[{\"name\":\"S\"}]}]");
+			CHECK_STR(cfg.capture.schemes_origin, "test.json");
+		}
+	}
+}
+
 int main(void)
 {
 	cnp_json_init();
 	test_full();
+	test_capture();
 	test_defaults();
 	test_bad();
 	test_ok_values_of_limits();
