@@ -6,12 +6,16 @@
 #include "firmware/capture.h"
 #include "firmware/error.h"
 #include "firmware/spool.h"
+#include "firmware/status.h"
 #include "firmware/uploader.h"
 #include "platform/clock.h"
+#include "platform/fs.h"
 #include "platform/log.h"
+#include "platform/service.h"
 #include "platform/signals.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Frames taken from one source per read call. */
@@ -20,6 +24,28 @@
 #define MAX_IDLE_US 50000u
 /* Retry interval while the spool refuses a write (disk full, I/O). */
 #define PUT_RETRY_US 1000000u
+
+/* Operations: status file, summary line, watchdog, reload (see the end). */
+struct ops {
+	char config_path[CNP_PATH_MAX]; /* "" : SIGHUP cannot reload */
+	int log_level_fixed;            /* --log-level given: reload keeps it */
+	char status_dir[CNP_PATH_MAX];
+	char status_name[CNP_PATH_MAX];
+	int status_failed;              /* the last write failed (logged once) */
+	const char *state;
+	uint64_t started_mono, last_frame_mono;
+	uint64_t status_next, summary_next, watchdog_next, watchdog_us;
+	uint64_t rate_frames, rate_mono; /* at the previous snapshot */
+	double rate;
+	uint64_t reloads;
+	uint64_t dropped[CNP_DROP_REASONS]; /* as sealed into batches */
+	struct cnp_uploader_stats up_base;  /* of uploaders replaced by reloads */
+	struct cnp_status status;
+};
+
+static void ops_init(struct cnp_agent *a);
+static void ops_tick(struct cnp_agent *a, int final);
+static void reload(struct cnp_agent *a);
 
 struct cnp_agent {
 	struct cnp_config cfg;
@@ -46,6 +72,7 @@ struct cnp_agent {
 	uint8_t pending_digest[CNP_SHA256_LEN];
 	uint64_t pending_retry_mono;
 	struct cnp_agent_summary sum;
+	struct ops ops;
 	struct cnp_frame frames[READ_CHUNK];
 };
 
@@ -56,7 +83,7 @@ int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 		return CNP_ERR_NOMEM;
 	struct cnp_endpoint *eps[CNP_UPLOADER_MAX_ENDPOINTS] = {0};
 	unsigned n_eps = 0;
-	a->cfg = *cfg;
+	memcpy(&a->cfg, cfg, sizeof(*cfg)); /* padding too: reload compares with memcmp */
 	cnp_ifaces_init(&a->ifaces);
 	atomic_init(&a->cancel, 0);
 	/* The parser caps batch.max_bytes at 64 MiB, so it fits size_t. */
@@ -95,6 +122,7 @@ int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 	rc = cnp_uploader_create(&a->uploader, a->spool, eps, n_eps, &cfg->upload, &a->cancel);
 	if (rc != CNP_OK)
 		goto fail;
+	ops_init(a);
 	*out = a;
 	return CNP_OK;
 fail:
@@ -201,6 +229,8 @@ static int seal(struct cnp_agent *a)
 	}
 	a->malformed_reported = malformed;
 	a->kernel_reported = kernel;
+	for (int r = 0; r < CNP_DROP_REASONS; r++)
+		a->ops.dropped[r] += info.dropped[r];
 	a->pending_seq = info.seq;
 	a->pending_frames = frames;
 	a->opened_mono = 0;
@@ -232,6 +262,7 @@ static int put_item(struct cnp_agent *a, const struct item *it)
 		while (a->pending) {
 			if (cnp_signals_peek() & CNP_SIG_STOP)
 				return CNP_ERR_CANCELLED;
+			ops_tick(a, 0);
 			cnp_sleep_us(PUT_RETRY_US);
 			rc = store_pending(a);
 		}
@@ -299,15 +330,19 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 		return rc;
 	}
 	int fatal = CNP_OK;
-	uint64_t age_us = a->cfg.batch_max_age_ms * 1000u;
+	cnp_service_notify("READY=1");
 	for (;;) {
 		unsigned sig = cnp_signals_take();
 		if (sig & CNP_SIG_STOP) {
 			cnp_info("stop requested: sealing the open batch and exiting");
+			a->ops.state = "stopping";
+			cnp_service_notify("STOPPING=1");
 			break;
 		}
 		if (sig & CNP_SIG_RELOAD)
-			cnp_warn("configuration reload is not supported yet; restart to apply changes");
+			reload(a);
+		ops_tick(a, 0);
+		uint64_t age_us = a->cfg.batch_max_age_ms * 1000u;
 
 		uint64_t now = cnp_clock_mono_us();
 		if (a->pending) {
@@ -358,6 +393,8 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 		}
 
 		now = cnp_clock_mono_us();
+		if (got)
+			a->ops.last_frame_mono = now;
 		int open = cnp_batch_writer_items(a->writer) > 0;
 		/* A batch is old when either clock says so: the capture clock
 		 * (so that a replay at full speed cuts the same batches a live
@@ -387,6 +424,8 @@ out:
 		cnp_error("exiting with a sealed batch of %" PRIu32 " frames that the spool refused",
 		          a->pending_frames);
 	cnp_uploader_stop(a->uploader);
+	a->ops.state = "stopped";
+	ops_tick(a, 1);
 	return fatal;
 }
 
@@ -395,6 +434,9 @@ void cnp_agent_get_summary(struct cnp_agent *a, struct cnp_agent_summary *s)
 	struct cnp_uploader_stats st;
 	cnp_uploader_get_stats(a->uploader, &st);
 	*s = a->sum;
+	st.batches += a->ops.up_base.batches;
+	st.bytes += a->ops.up_base.bytes;
+	st.failures += a->ops.up_base.failures;
 	s->malformed = total_malformed(a);
 	s->kernel_dropped = total_kernel_dropped(a);
 	s->uploaded_batches = st.batches;
@@ -402,4 +444,274 @@ void cnp_agent_get_summary(struct cnp_agent *a, struct cnp_agent_summary *s)
 	s->upload_failures = st.failures;
 	uint64_t bytes;
 	cnp_spool_usage(a->spool, &s->spool_batches, &bytes);
+}
+
+/* --- operations: status, summary, watchdog, reload (docs/OPERATIONS.md) --- */
+
+static void set_status_path(struct cnp_agent *a)
+{
+	struct ops *o = &a->ops;
+	char path[CNP_PATH_MAX];
+	if (a->cfg.status_file[0])
+		snprintf(path, sizeof(path), "%s", a->cfg.status_file);
+	else if (cnp_service_runtime_dir(path, sizeof(path) - 12) == CNP_OK)
+		strcat(path, "/status.json");
+	else
+		path[0] = 0;
+	const char *slash = strrchr(path, '/');
+	if (!path[0] || !slash || !slash[1]) {
+		o->status_dir[0] = o->status_name[0] = 0;
+		return;
+	}
+	snprintf(o->status_dir, sizeof(o->status_dir), "%.*s",
+	         (int)(slash == path ? 1 : slash - path), path);
+	snprintf(o->status_name, sizeof(o->status_name), "%s", slash + 1);
+	o->status_failed = 0;
+}
+
+static void ops_init(struct cnp_agent *a)
+{
+	struct ops *o = &a->ops;
+	o->state = "running";
+	o->started_mono = o->rate_mono = cnp_clock_mono_us();
+	o->watchdog_us = cnp_service_watchdog_us();
+	set_status_path(a);
+}
+
+void cnp_agent_set_reload(struct cnp_agent *a, const char *config_path, int log_level_fixed)
+{
+	snprintf(a->ops.config_path, sizeof(a->ops.config_path), "%s", config_path);
+	a->ops.log_level_fixed = log_level_fixed;
+}
+
+static void add_stats(struct cnp_uploader_stats *to, const struct cnp_uploader_stats *from)
+{
+	to->batches += from->batches;
+	to->bytes += from->bytes;
+	to->attempts += from->attempts;
+	to->failures += from->failures;
+	to->quarantined += from->quarantined;
+	to->rejected += from->rejected;
+	to->auth_failures += from->auth_failures;
+	to->latency_total_us += from->latency_total_us;
+	if (from->last_latency_us)
+		to->last_latency_us = from->last_latency_us;
+}
+
+void cnp_agent_get_status(struct cnp_agent *a, struct cnp_status *st)
+{
+	const struct ops *o = &a->ops;
+	memset(st, 0, sizeof(*st));
+	st->state = o->state;
+	snprintf(st->vehicle, sizeof(st->vehicle), "%s", a->cfg.vehicle_id);
+	st->pid = cnp_service_pid();
+	st->wall_us = cnp_clock_wall_us();
+	st->mono_us = cnp_clock_mono_us();
+	st->started_mono_us = o->started_mono;
+	st->interval_ms = a->cfg.status_interval_ms;
+	st->batch_max_age_ms = a->cfg.batch_max_age_ms;
+	st->reloads = o->reloads;
+	st->sources = a->n_sources;
+	for (unsigned i = 0; i < a->n_sources; i++)
+		st->sources_active += !a->source_done[i];
+	st->frames = a->sum.frames;
+	st->frames_per_s = o->rate;
+	st->last_frame_mono_us = o->last_frame_mono;
+	st->text_bytes = a->sum.text_bytes;
+	memcpy(st->dropped, o->dropped, sizeof(st->dropped));
+	st->dropped[CNP_DROP_MALFORMED] = total_malformed(a);
+	st->dropped[CNP_DROP_KERNEL] = total_kernel_dropped(a);
+	st->batches = a->sum.batches;
+	st->stored_bytes = a->sum.stored_bytes;
+	cnp_spool_usage(a->spool, &st->spool_batches, &st->spool_bytes);
+	if (cnp_spool_oldest_wall_us(a->spool, &st->spool_oldest_wall_us) != CNP_OK)
+		st->spool_oldest_wall_us = 0;
+	st->input_paused = a->pending != NULL;
+	st->up = o->up_base;
+	struct cnp_uploader_stats now;
+	cnp_uploader_get_stats(a->uploader, &now);
+	add_stats(&st->up, &now);
+	while (st->n_eps < CNP_UPLOADER_MAX_ENDPOINTS &&
+	       cnp_uploader_get_health(a->uploader, st->n_eps, &st->eps[st->n_eps]) == CNP_OK)
+		st->n_eps++;
+	cnp_status_judge(st);
+}
+
+static void write_status(struct cnp_agent *a, const struct cnp_status *st)
+{
+	struct ops *o = &a->ops;
+	char *json = NULL;
+	if (!o->status_name[0] || cnp_status_to_json(st, &json) != CNP_OK)
+		return;
+	int rc = cnp_fs_mkdirs(o->status_dir);
+	if (rc == CNP_OK)
+		rc = cnp_fs_write_atomic(o->status_dir, o->status_name, json, strlen(json));
+	if (rc != CNP_OK && !o->status_failed)
+		cnp_warn("cannot write the status file %s/%s: %s (set $.operations.status_file)",
+		         o->status_dir, o->status_name, cnp_fs_last_error());
+	else if (rc == CNP_OK && o->status_failed)
+		cnp_info("status file %s/%s written again", o->status_dir, o->status_name);
+	o->status_failed = rc != CNP_OK;
+	cnp_free(json);
+}
+
+/*
+ * Called by the main loop on every turn (and while it waits for the
+ * spool): feeds the watchdog, so a loop that stops turning gets the agent
+ * restarted; refreshes the status file and logs the summary when due.
+ */
+static void ops_tick(struct cnp_agent *a, int final)
+{
+	struct ops *o = &a->ops;
+	uint64_t now = cnp_clock_mono_us();
+	if (o->watchdog_us && now >= o->watchdog_next) {
+		cnp_service_notify("WATCHDOG=1");
+		o->watchdog_next = now + o->watchdog_us / 2;
+	}
+	int status_due = a->cfg.status_interval_ms && now >= o->status_next;
+	int summary_due = a->cfg.summary_interval_s && now >= o->summary_next;
+	if (!status_due && !summary_due && !final)
+		return;
+	if (now > o->rate_mono) {
+		o->rate = (double)(a->sum.frames - o->rate_frames) * 1e6 / (double)(now - o->rate_mono);
+		o->rate_frames = a->sum.frames;
+		o->rate_mono = now;
+	}
+	struct cnp_status *st = &o->status;
+	cnp_agent_get_status(a, st);
+	if (status_due || (final && a->cfg.status_interval_ms)) {
+		write_status(a, st);
+		char msg[sizeof(st->verdict) + 8];
+		snprintf(msg, sizeof(msg), "STATUS=%s", st->verdict);
+		cnp_service_notify(msg);
+		o->status_next = now + a->cfg.status_interval_ms * 1000u;
+	}
+	if (summary_due) {
+		if (o->summary_next) { /* not at start: nothing to sum up yet */
+			char line[1024];
+			cnp_status_summary(st, line, sizeof(line));
+			cnp_info("%s", line);
+		}
+		o->summary_next = now + a->cfg.summary_interval_s * 1000000u;
+	}
+}
+
+/* Names the first key whose new value needs a restart; NULL if none. */
+static const char *fixed_change(const struct cnp_config *old, const struct cnp_config *next)
+{
+	if (strcmp(old->vehicle_id, next->vehicle_id))
+		return "$.vehicle_id";
+	if (old->n_sources != next->n_sources ||
+	    memcmp(old->sources, next->sources, sizeof(old->sources)))
+		return "$.sources";
+	if (strcmp(old->capture_mode, next->capture_mode) ||
+	    memcmp(&old->capture, &next->capture, sizeof(old->capture)))
+		return "$.capture";
+	if (old->batch_max_bytes != next->batch_max_bytes || old->zlib_level != next->zlib_level)
+		return "$.batch.max_bytes or $.batch.zlib_level";
+	if (strcmp(old->spool_dir, next->spool_dir) || old->spool_max_bytes != next->spool_max_bytes)
+		return "$.spool";
+	if (strcmp(old->signing_key, next->signing_key))
+		return "$.signing_key";
+	return NULL;
+}
+
+/* Replaces the uploader with one for next's endpoints and upload settings.
+ * The spool, the open batch and the sources are not touched: a batch being
+ * sent is aborted and stays in the spool for the new uploader. */
+static int replace_uploader(struct cnp_agent *a, const struct cnp_config *next)
+{
+	struct cnp_endpoint *eps[CNP_UPLOADER_MAX_ENDPOINTS] = {0};
+	struct cnp_uploader *u = NULL;
+	unsigned n = 0;
+	int rc = CNP_OK;
+	for (; n < next->n_endpoints; n++) {
+		char why[256] = "";
+		rc = cnp_endpoint_create(&next->endpoints[n], &a->cancel, &eps[n], why, sizeof(why));
+		if (rc != CNP_OK) {
+			cnp_error("reload: endpoint %s: %s", next->endpoints[n].url,
+			          rc == CNP_ERR_NOMEM ? cnp_strerror(rc) : why);
+			goto fail;
+		}
+	}
+	rc = cnp_uploader_create(&u, a->spool, eps, n, &next->upload, &a->cancel);
+	if (rc != CNP_OK)
+		goto fail;
+	struct cnp_uploader_stats old;
+	cnp_uploader_stop(a->uploader);
+	cnp_uploader_get_stats(a->uploader, &old);
+	add_stats(&a->ops.up_base, &old);
+	cnp_uploader_destroy(a->uploader);
+	atomic_store(&a->cancel, 0);
+	a->uploader = u;
+	rc = cnp_uploader_start(u);
+	if (rc != CNP_OK)
+		cnp_error("reload: cannot start the upload thread");
+	return rc;
+fail:
+	for (unsigned i = 0; i < n; i++)
+		cnp_endpoint_destroy(eps[i]);
+	return rc;
+}
+
+/*
+ * SIGHUP: reads the configuration file again and applies what can change
+ * while running (log level, batch age, endpoints, upload and operations
+ * settings). A key that needs a restart is named, and its running value
+ * stays; an invalid file changes nothing. Frames keep flowing: the
+ * sources, the open batch and the spool are never touched.
+ */
+static void reload(struct cnp_agent *a)
+{
+	struct ops *o = &a->ops;
+	if (!o->config_path[0]) {
+		cnp_warn("SIGHUP: no configuration file to reload");
+		return;
+	}
+	struct cnp_config *next = cnp_malloc(sizeof(*next));
+	if (!next) {
+		cnp_error("reload: %s", cnp_strerror(CNP_ERR_NOMEM));
+		return;
+	}
+	cnp_info("SIGHUP: reloading %s", o->config_path);
+	if (cnp_config_load(o->config_path, next) != CNP_OK) {
+		cnp_error("reload: %s is invalid (see above); the running configuration stays",
+		          o->config_path);
+		goto out;
+	}
+	const char *fixed = fixed_change(&a->cfg, next);
+	if (fixed)
+		cnp_warn("reload: %s changed, which needs a restart; the running value stays "
+		         "(the other changes are applied)", fixed);
+	if (next->n_endpoints != a->cfg.n_endpoints ||
+	    memcmp(next->endpoints, a->cfg.endpoints, sizeof(next->endpoints)) ||
+	    memcmp(&next->upload, &a->cfg.upload, sizeof(next->upload))) {
+		if (replace_uploader(a, next) != CNP_OK) {
+			cnp_error("reload: the endpoints stay as they were; nothing else changed");
+			goto out;
+		}
+		memcpy(a->cfg.endpoints, next->endpoints, sizeof(next->endpoints));
+		a->cfg.n_endpoints = next->n_endpoints;
+		memcpy(&a->cfg.upload, &next->upload, sizeof(next->upload));
+		cnp_info("reload: %u endpoints and the upload settings applied", next->n_endpoints);
+	}
+	enum cnp_log_level lvl = CNP_LOG_INFO;
+	if (!o->log_level_fixed) {
+		if (next->log_level[0])
+			cnp_log_parse_level(next->log_level, &lvl);
+		cnp_log_set_level(lvl);
+	}
+	memcpy(a->cfg.log_level, next->log_level, sizeof(next->log_level));
+	a->cfg.batch_max_age_ms = next->batch_max_age_ms;
+	memcpy(a->cfg.status_file, next->status_file, sizeof(next->status_file));
+	a->cfg.status_interval_ms = next->status_interval_ms;
+	a->cfg.summary_interval_s = next->summary_interval_s;
+	set_status_path(a);
+	o->status_next = o->summary_next = 0;
+	o->reloads++;
+	cnp_info("reload: done (log level %s, batch age %" PRIu64 " ms)",
+	         o->log_level_fixed ? "fixed by --log-level" : next->log_level[0] ? next->log_level : "info",
+	         next->batch_max_age_ms);
+out:
+	cnp_free(next);
 }

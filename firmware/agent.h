@@ -49,4 +49,15 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained);
 
 void cnp_agent_get_summary(struct cnp_agent *a, struct cnp_agent_summary *s);
 
+/*
+ * Lets SIGHUP reload `config_path` (see reload in agent.c and
+ * docs/OPERATIONS.md). With log_level_fixed, the level set on the command
+ * line wins over the file's.
+ */
+void cnp_agent_set_reload(struct cnp_agent *a, const char *config_path, int log_level_fixed);
+
+struct cnp_status;
+/* The counters and the verdict now (thread: the caller of cnp_agent_run). */
+void cnp_agent_get_status(struct cnp_agent *a, struct cnp_status *st);
+
 #endif

@@ -441,9 +441,12 @@ static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
 	else if (strncmp(out->url, "http://", 7) == 0 && !out->allow_insecure)
 		bad(c, p, "plain http:// sends data unencrypted; use https:// or set "
 		          "\"allow_insecure\": true in this endpoint");
-	if (out->allow_insecure && strncmp(out->url, "http://", 7) == 0)
+	if (out->allow_insecure && strncmp(out->url, "http://", 7) == 0) {
+		char shown[CNP_URL_MAX];
+		cnp_endpoint_redact_url(out->url, shown, sizeof(shown));
 		cnp_warn("%s: %s: allow_insecure is set: batches go unencrypted to %s",
-		         c->origin, path, out->url);
+		         c->origin, path, shown);
+	}
 }
 
 /* capture: the mode, the DBC files and the collection schemes. */
@@ -518,7 +521,7 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 {
 	static const char *const keys[] = {"vehicle_id", "log_level", "sources", "capture",
 	                                   "batch", "spool", "endpoints", "upload",
-	                                   "signing_key", NULL};
+	                                   "signing_key", "operations", NULL};
 	if (!cJSON_IsObject(root)) {
 		bad(c, "$", "expected an object, got %s", type_name(root));
 		return CNP_ERR_CONFIG;
@@ -618,6 +621,21 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 		if (cfg->upload.backoff_cap_ms < cfg->upload.backoff_base_ms)
 			bad(c, "$.upload.backoff_cap_ms", "must not be below backoff_base_ms");
 	}
+
+	const cJSON *ops = object_at(c, root, "operations", "$.operations", 0);
+	if (ops) {
+		static const char *const ok[] = {"status_file", "status_interval_ms",
+		                                 "summary_interval_s", NULL};
+		check_keys(c, ops, "$.operations", ok);
+		get_path(c, ops, "status_file", "$.operations.status_file", cfg->status_file,
+		         sizeof(cfg->status_file), 0);
+		get_uint(c, ops, "status_interval_ms", "$.operations.status_interval_ms", 0,
+		         3600000, &cfg->status_interval_ms);
+		if (cfg->status_interval_ms > 0 && cfg->status_interval_ms < 100)
+			bad(c, "$.operations.status_interval_ms", "expected 0 (off) or at least 100");
+		get_uint(c, ops, "summary_interval_s", "$.operations.summary_interval_s", 0,
+		         86400, &cfg->summary_interval_s);
+	}
 	return c->errors ? CNP_ERR_CONFIG : CNP_OK;
 }
 
@@ -631,6 +649,8 @@ static void defaults(struct cnp_config *cfg)
 	cfg->spool_max_bytes = CNP_DEFAULT_SPOOL_MAX_BYTES;
 	cfg->upload.backoff_base_ms = CNP_DEFAULT_BACKOFF_BASE_MS;
 	cfg->upload.backoff_cap_ms = CNP_DEFAULT_BACKOFF_CAP_MS;
+	cfg->status_interval_ms = CNP_DEFAULT_STATUS_INTERVAL_MS;
+	cfg->summary_interval_s = CNP_DEFAULT_SUMMARY_INTERVAL_S;
 }
 
 int cnp_config_parse(const char *text, size_t len, const char *origin,

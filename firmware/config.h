@@ -110,6 +110,11 @@ struct cnp_config {
 
 	/* PEM EC P-256 private key that signs every batch; "" for none. */
 	char signing_key[CNP_PATH_MAX];
+
+	/* Operations ($.operations, docs/OPERATIONS.md). */
+	char status_file[CNP_PATH_MAX]; /* "" : RUNTIME_DIR/status.json */
+	uint64_t status_interval_ms;    /* status file refresh; 0: never written */
+	uint64_t summary_interval_s;    /* summary log line; 0: only at exit */
 };
 
 /* Defaults (documented in docs/CONFIG.md). */
@@ -119,6 +124,8 @@ struct cnp_config {
 #define CNP_DEFAULT_SPOOL_MAX_BYTES (256u * 1024u * 1024u)
 #define CNP_DEFAULT_BACKOFF_BASE_MS 500u
 #define CNP_DEFAULT_BACKOFF_CAP_MS 60000u
+#define CNP_DEFAULT_STATUS_INTERVAL_MS 2000u
+#define CNP_DEFAULT_SUMMARY_INTERVAL_S 300u
 
 /*
  * Parses configuration text. `origin` names it in messages (the file path);

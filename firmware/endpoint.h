@@ -113,6 +113,10 @@ int cnp_endpoint_create(const struct cnp_endpoint_config *cfg,
                         char *why, size_t why_len);
 void cnp_endpoint_destroy(struct cnp_endpoint *ep);
 
+/* `url` without what may carry a secret ("user:password@", "?query",
+ * "#fragment"), for logs and the status file. Cut to `cap`. */
+void cnp_endpoint_redact_url(const char *url, char *out, size_t cap);
+
 /* Back-end constructors, called by cnp_endpoint_create. */
 int cnp_endpoint_file_create(const struct cnp_endpoint_config *cfg,
                              struct cnp_endpoint **out, char *why, size_t why_len);

@@ -69,6 +69,18 @@ int cnp_endpoint_file_create(const struct cnp_endpoint_config *cfg,
 	return CNP_OK;
 }
 
+/* The URL without what may carry a secret: "user:password@" and "?query". */
+void cnp_endpoint_redact_url(const char *url, char *out, size_t cap)
+{
+	const char *scheme = strstr(url, "://");
+	const char *host = scheme ? scheme + 3 : url;
+	size_t auth = strcspn(host, "/?#");
+	const char *at = memchr(host, '@', auth);
+	size_t head = (size_t)(host - url);
+	const char *rest = at ? at + 1 : host;
+	snprintf(out, cap, "%.*s%.*s", (int)head, url, (int)strcspn(rest, "?#"), rest);
+}
+
 int cnp_endpoint_create(const struct cnp_endpoint_config *cfg,
                         const atomic_int *cancel, struct cnp_endpoint **out,
                         char *why, size_t why_len)

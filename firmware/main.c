@@ -1,6 +1,7 @@
 /* canopy: the agent's command line. */
 #include "drivers/source.h"
 #include "firmware/agent.h"
+#include "firmware/cli.h"
 #include "firmware/config.h"
 #include "firmware/error.h"
 #include "firmware/json.h"
@@ -16,6 +17,7 @@ static void usage(FILE *out)
 {
 	fputs("usage: canopy --config FILE [--exit-when-drained] [--log-level LEVEL]\n"
 	      "       canopy --config FILE --check-config\n"
+	      "       canopy status [--status-file FILE | --config FILE] [--json]\n"
 	      "       canopy --help | --version\n"
 	      "\n"
 	      "Reads CAN frames from the configured sources, packs them into compressed\n"
@@ -29,7 +31,8 @@ static void usage(FILE *out)
 	      "  --log-level LEVEL    error, warning, info (default) or debug\n"
 	      "  --help, --version\n"
 	      "\n"
-	      "SIGTERM/SIGINT seal the open batch into the spool and exit.\n"
+	      "SIGTERM/SIGINT seal the open batch into the spool and exit; SIGHUP\n"
+	      "reloads the configuration (docs/OPERATIONS.md).\n"
 	      "Exit status: 0 done, 1 runtime or configuration error, 2 usage error.\n",
 	      out);
 }
@@ -51,6 +54,11 @@ int main(int argc, char **argv)
 {
 	const char *config_path = NULL, *level = NULL;
 	int drain = 0, check = 0;
+	cnp_log_detect_journal();
+	if (argc > 1 && strcmp(argv[1], "status") == 0) {
+		cnp_json_init();
+		return cnp_cli_status(argc, argv);
+	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -110,6 +118,7 @@ int main(int argc, char **argv)
 			goto out;
 		cnp_agent_add_source(agent, src);
 	}
+	cnp_agent_set_reload(agent, config_path, level != NULL);
 	cnp_info("canopy %s started: vehicle %s, %u sources, %u endpoints", CANOPY_VERSION,
 	         cfg.vehicle_id, cfg.n_sources, cfg.n_endpoints);
 	int rc = cnp_agent_run(agent, drain);

@@ -4,6 +4,7 @@
 #include "firmware/batch.h"
 #include "firmware/error.h"
 #include "firmware/json.h"
+#include "platform/clock.h"
 #include "platform/fs.h"
 #include "platform/log.h"
 #include "platform/random.h"
@@ -30,6 +31,7 @@ struct entry {
 	int digest_known; /* put by this process: digest is the sealed one */
 	uint8_t digest[CNP_SHA256_LEN];
 	uint32_t crc32;   /* of the bytes written */
+	uint64_t stored_wall_us; /* when it was written */
 };
 
 struct cnp_spool {
@@ -115,7 +117,8 @@ static void read_state(struct cnp_spool *s)
 	cnp_free(text);
 }
 
-static int add_entry(struct cnp_spool *s, const char *name, uint64_t size, uint32_t frames)
+static int add_entry(struct cnp_spool *s, const char *name, uint64_t size, uint32_t frames,
+                     uint64_t stored_wall_us)
 {
 	if (s->count == s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 64;
@@ -130,6 +133,7 @@ static int add_entry(struct cnp_spool *s, const char *name, uint64_t size, uint3
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->size = size;
 	e->frames = frames;
+	e->stored_wall_us = stored_wall_us;
 	s->bytes += size;
 	return CNP_OK;
 }
@@ -210,7 +214,10 @@ static int scan_cb(const char *name, void *arg)
 		return 0;
 	}
 	cnp_free(data);
-	return add_entry(s, name, len, b.frames);
+	uint64_t mtime;
+	if (cnp_fs_mtime_us(path, &mtime) != CNP_OK)
+		mtime = cnp_clock_wall_us();
+	return add_entry(s, name, len, b.frames, mtime);
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -334,7 +341,7 @@ int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
 		cnp_error("spool %s: cannot write %s: %s", s->dir, name, cnp_fs_last_error());
 		goto out;
 	}
-	rc = add_entry(s, name, len, frames);
+	rc = add_entry(s, name, len, frames, cnp_clock_wall_us());
 	if (rc != CNP_OK)
 		goto out;
 	s->entries[s->count - 1].digest_known = 1; /* names grow: it is last */
@@ -447,6 +454,19 @@ void cnp_spool_take_dropped(struct cnp_spool *s, uint64_t *spool_full, uint64_t 
 	s->dropped_full = 0;
 	s->dropped_corrupt = 0;
 	cnp_mutex_unlock(s->lock);
+}
+
+int cnp_spool_oldest_wall_us(struct cnp_spool *s, uint64_t *wall_us)
+{
+	int rc = CNP_ERR_NOTFOUND;
+	cnp_mutex_lock(s->lock);
+	for (size_t i = 0; i < s->count; i++) {
+		if (rc != CNP_OK || s->entries[i].stored_wall_us < *wall_us)
+			*wall_us = s->entries[i].stored_wall_us;
+		rc = CNP_OK;
+	}
+	cnp_mutex_unlock(s->lock);
+	return rc;
 }
 
 void cnp_spool_usage(struct cnp_spool *s, unsigned *batches, uint64_t *bytes)

@@ -103,6 +103,10 @@ int cnp_spool_read(struct cnp_spool *s, const char *name, uint8_t **data,
 void cnp_spool_take_dropped(struct cnp_spool *s, uint64_t *spool_full,
                             uint64_t *corrupt);
 
+/* When the oldest stored batch was written (wall clock, microseconds since
+ * the Unix epoch; its file's time for batches of earlier runs).
+ * @retval CNP_ERR_NOTFOUND the spool is empty */
+int cnp_spool_oldest_wall_us(struct cnp_spool *s, uint64_t *wall_us);
 /* Batches and bytes stored now. */
 void cnp_spool_usage(struct cnp_spool *s, unsigned *batches, uint64_t *bytes);
 

@@ -34,7 +34,39 @@ struct cnp_uploader {
 	struct cnp_event *wake;
 	struct cnp_mutex *stats_lock;
 	struct cnp_uploader_stats stats;
+	struct cnp_endpoint_health health[CNP_UPLOADER_MAX_ENDPOINTS]; /* under stats_lock */
 };
+
+/* Replaces the endpoint's full URL in a back-end's message with the
+ * redacted one, so a password in the URL reaches neither log nor status. */
+static void scrub_detail(char *detail, size_t cap, const char *url, const char *redacted)
+{
+	char *at = strstr(detail, url);
+	if (!at || strcmp(url, redacted) == 0)
+		return;
+	char tail[sizeof(((struct cnp_put_result *)0)->detail)];
+	snprintf(tail, sizeof(tail), "%s", at + strlen(url));
+	size_t head = (size_t)(at - detail);
+	snprintf(at, cap - head, "%s%s", redacted, tail);
+}
+
+/* Publishes the outcome of an attempt on `st` for cnp_uploader_get_health. */
+static void publish_health(struct cnp_uploader *u, const struct ep_state *st, int ok,
+                           long status, const char *error, uint64_t now_us)
+{
+	struct cnp_endpoint_health *h = &u->health[st - u->eps];
+	cnp_mutex_lock(u->stats_lock);
+	h->fails = st->fails;
+	h->retry_at_us = st->next_try_us;
+	if (ok) {
+		h->last_ok_us = now_us ? now_us : 1;
+	} else {
+		h->last_fail_us = now_us ? now_us : 1;
+		h->last_status = status;
+		snprintf(h->last_error, sizeof(h->last_error), "%.159s", error); /* cut to fit */
+	}
+	cnp_mutex_unlock(u->stats_lock);
+}
 
 int cnp_uploader_create(struct cnp_uploader **out, struct cnp_spool *spool,
                         struct cnp_endpoint **endpoints, unsigned n,
@@ -55,8 +87,10 @@ int cnp_uploader_create(struct cnp_uploader **out, struct cnp_spool *spool,
 	}
 	u->spool = spool;
 	u->n = n;
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		u->eps[i].ep = endpoints[i];
+		cnp_endpoint_redact_url(endpoints[i]->url, u->health[i].url, sizeof(u->health[i].url));
+	}
 	u->cfg = *cfg;
 	if (u->cfg.backoff_base_ms == 0)
 		u->cfg.backoff_base_ms = 1;
@@ -198,6 +232,7 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 		u->stats.batches++;
 		u->stats.bytes += len;
 		u->stats.last_latency_us = latency;
+		u->stats.latency_total_us += latency;
 	} else if (rc != CNP_ERR_CANCELLED) {
 		u->stats.failures++;
 	}
@@ -206,9 +241,11 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 	if (rc == CNP_OK) {
 		cnp_spool_ack(u->spool, e.name);
 		if (st->fails)
-			cnp_info("upload to %s works again after %u failures", st->ep->url, st->fails);
+			cnp_info("upload to %s works again after %u failures", u->health[st - u->eps].url,
+			         st->fails);
 		st->fails = 0;
 		st->next_try_us = 0;
+		publish_health(u, st, 1, 0, "", now_us + latency);
 		cnp_debug("uploaded %s (%zu bytes, %" PRIu32 " frames) in %" PRIu64 " ms", key,
 		          len, e.frames, latency / 1000);
 		*wait_us = 0;
@@ -218,14 +255,17 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 		cnp_spool_release(u->spool, e.name);
 		return rc;
 	}
-	const char *detail = res.detail[0] ? res.detail : st->ep->url;
+	/* Logs and the status name the URL without user info or query. */
+	const char *url = u->health[st - u->eps].url;
+	scrub_detail(res.detail, sizeof(res.detail), st->ep->url, url);
+	const char *detail = res.detail[0] ? res.detail : url;
 	enum cnp_put_class cls = classify(rc, &res);
 	if (cls == CNP_PUT_REJECTED) {
 		/* The server answered, and refuses this batch: retrying it would
 		 * fail alike and hold up every batch behind it. It is kept aside,
 		 * counted, and the endpoint goes on with the next one. */
 		cnp_error("upload of %s refused by %s (HTTP %ld): %s; batch moved to the spool's "
-		          "quarantine, not retried", key, st->ep->url, res.status, detail);
+		          "quarantine, not retried", key, url, res.status, detail);
 		cnp_spool_quarantine(u->spool, e.name, e.frames);
 		cnp_mutex_lock(u->stats_lock);
 		u->stats.quarantined++;
@@ -233,6 +273,7 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 		cnp_mutex_unlock(u->stats_lock);
 		st->fails = 0;
 		st->next_try_us = 0;
+		publish_health(u, st, 0, res.status, detail, now_us + latency);
 		*wait_us = 0;
 		return rc;
 	}
@@ -252,7 +293,7 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 		cnp_mutex_unlock(u->stats_lock);
 		cnp_error("AUTHENTICATION OR CONFIGURATION FAILURE: upload of %s to %s (HTTP %ld): "
 		          "%s; check the endpoint's credentials, region and bucket; batch kept in "
-		          "the spool, retry in %" PRIu64 " ms", key, st->ep->url, res.status, detail,
+		          "the spool, retry in %" PRIu64 " ms", key, url, res.status, detail,
 		          delay / 1000);
 	} else {
 		delay = backoff_us(u, st->fails, res.retry_after_s);
@@ -262,6 +303,12 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 	/* From the end of the attempt: a Retry-After counts from the answer,
 	 * and a slow attempt must not eat into the pause. */
 	st->next_try_us = now_us + latency + delay;
+	char what[160];
+	snprintf(what, sizeof(what), "%s%s%s", cls == CNP_PUT_AUTH ? "authentication: " : "",
+	         cnp_strerror(rc), res.detail[0] ? ": " : "");
+	size_t wl = strlen(what);
+	snprintf(what + wl, sizeof(what) - wl, "%.159s", res.detail); /* cut to fit */
+	publish_health(u, st, 0, res.status, what, now_us + latency);
 	*wait_us = 0; /* another endpoint may take it at once */
 	return rc;
 }
@@ -302,4 +349,14 @@ void cnp_uploader_get_stats(struct cnp_uploader *u, struct cnp_uploader_stats *s
 	cnp_mutex_lock(u->stats_lock);
 	*st = u->stats;
 	cnp_mutex_unlock(u->stats_lock);
+}
+
+int cnp_uploader_get_health(struct cnp_uploader *u, unsigned i, struct cnp_endpoint_health *h)
+{
+	if (i >= u->n)
+		return CNP_ERR_NOTFOUND;
+	cnp_mutex_lock(u->stats_lock);
+	*h = u->health[i];
+	cnp_mutex_unlock(u->stats_lock);
+	return CNP_OK;
 }

@@ -46,6 +46,18 @@ struct cnp_uploader_stats {
 	uint64_t rejected;      /* of those, refused by an endpoint (4xx) */
 	uint64_t auth_failures; /* attempts failed on credentials (401, 403...) */
 	uint64_t last_latency_us;
+	uint64_t latency_total_us; /* of the acknowledged uploads (mean = / batches) */
+};
+
+/* One endpoint's health as the status report shows it. */
+struct cnp_endpoint_health {
+	char url[CNP_URL_MAX];  /* user info and query removed: never a secret */
+	unsigned fails;         /* consecutive failed attempts; 0: healthy */
+	uint64_t retry_at_us;   /* monotonic time of the next try; 0: now */
+	uint64_t last_ok_us;    /* monotonic time of its last acknowledged upload; 0: none */
+	uint64_t last_fail_us;  /* monotonic time of its last failure; 0: none */
+	long last_status;       /* HTTP status of the last failure; 0: none or no answer */
+	char last_error[160];   /* what the last failure said; "" : none */
 };
 
 struct cnp_uploader;
@@ -79,5 +91,11 @@ void cnp_uploader_kick(struct cnp_uploader *u);
 int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us);
 
 void cnp_uploader_get_stats(struct cnp_uploader *u, struct cnp_uploader_stats *st);
+/*
+ * Copies endpoint i's health (endpoints in configured order). Thread-safe.
+ * @retval CNP_ERR_NOTFOUND i is not below the number of endpoints
+ */
+int cnp_uploader_get_health(struct cnp_uploader *u, unsigned i,
+                            struct cnp_endpoint_health *h);
 
 #endif

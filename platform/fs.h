@@ -55,6 +55,8 @@ int cnp_fs_is_dir(const char *path);
 /* Size of a regular file in bytes. */
 int cnp_fs_file_size(const char *path, uint64_t *size);
 
+/* Last modification time of a file, microseconds since the Unix epoch. */
+int cnp_fs_mtime_us(const char *path, uint64_t *us);
 /* Bytes available to this process on the file system holding `path`. */
 int cnp_fs_free_bytes(const char *path, uint64_t *free_bytes);
 

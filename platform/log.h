@@ -14,6 +14,15 @@ enum cnp_log_level {
 	CNP_LOG_DEBUG = 3,
 };
 
+/*
+ * Looks at $JOURNAL_STREAM: when stderr is the stream systemd's journal
+ * gave this process (same device and inode), lines start with the syslog
+ * priority ("<3>" error, "<4>" warning, "<6>" info, "<7>" debug) so that
+ * journald files each at its level, and drop the "canopy: " tag (journald
+ * adds its own). Call once at start, before other threads log.
+ */
+void cnp_log_detect_journal(void);
+
 /* Messages above `level` are discarded. The default is CNP_LOG_INFO. */
 void cnp_log_set_level(enum cnp_log_level level);
 enum cnp_log_level cnp_log_get_level(void);

@@ -232,6 +232,15 @@ int cnp_fs_file_size(const char *path, uint64_t *size)
 	return CNP_OK;
 }
 
+int cnp_fs_mtime_us(const char *path, uint64_t *us)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return map_errno();
+	*us = (uint64_t)st.st_mtim.tv_sec * 1000000u + (uint64_t)st.st_mtim.tv_nsec / 1000u;
+	return CNP_OK;
+}
+
 int cnp_fs_free_bytes(const char *path, uint64_t *free_bytes)
 {
 	struct statvfs sv;
