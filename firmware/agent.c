@@ -299,6 +299,11 @@ static int sink_event(void *arg, const char *json)
 	return put_item(a, &it);
 }
 
+static int seal_cb(void *arg)
+{
+	return seal(arg);
+}
+
 /*
  * Adds a frame (raw capture), or what the collection schemes make of it,
  * sealing the open batch when it is full. If the spool refuses the sealed
@@ -351,6 +356,11 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 				continue;
 			cnp_sleep_us(MAX_IDLE_US);
 			continue;
+		}
+
+		if (a->capture) {
+			struct cnp_collect_sink sink = {sink_frame, sink_sample, sink_event, a};
+			cnp_capture_update(a->capture, seal_cb, &sink);
 		}
 
 		uint64_t wait = MAX_IDLE_US;

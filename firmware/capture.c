@@ -2,16 +2,39 @@
 
 #include "firmware/alloc.h"
 #include "firmware/error.h"
+#include "firmware/json.h"
+#include "firmware/remote.h"
 #include "platform/fs.h"
 #include "platform/log.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct cnp_capture {
 	struct cnp_dbc *dbs[CNP_CAPTURE_MAX_DBC];
+	struct cnp_collect_dbc dbcs[CNP_CAPTURE_MAX_DBC];
 	unsigned n_dbs;
+	int raw_all;
+	char *vss; /* the mapping file's text, for remote documents */
+	size_t vss_len;
+	char vss_origin[CNP_PATH_MAX];
 	struct cnp_collector *col;
+	struct cnp_remote *remote;
+	char url[CNP_URL_MAX];
+	uint64_t last_ts;
 };
+
+/* Compiles a remote (or kept) document the way a local one is. */
+static int compile_doc(void *arg, const char *text, size_t len, const char *origin,
+                       struct cnp_collector **out, char *why, size_t why_len)
+{
+	const struct cnp_capture *c = arg;
+	struct cnp_collect_options o = {.dbcs = c->dbcs, .n_dbcs = c->n_dbs,
+	                                .raw_all = c->raw_all, .doc = text, .doc_len = len,
+	                                .origin = origin, .path = "$", .vss = c->vss,
+	                                .vss_len = c->vss_len, .vss_origin = c->vss_origin};
+	return cnp_collector_create(&o, out, why, why_len);
+}
 
 static int read_text(const char *what, const char *path, uint8_t **text, size_t *len)
 {
@@ -35,7 +58,7 @@ int cnp_capture_create(const struct cnp_config *cfg, struct cnp_capture **out)
 	struct cnp_capture *c = cnp_calloc(1, sizeof(*c));
 	if (!c)
 		return CNP_ERR_NOMEM;
-	struct cnp_collect_dbc dbcs[CNP_CAPTURE_MAX_DBC];
+	struct cnp_collect_dbc *dbcs = c->dbcs;
 	uint8_t *doc = NULL, *vss = NULL;
 	size_t doc_len = 0, vss_len = 0;
 	int rc = CNP_OK;
@@ -94,6 +117,28 @@ int cnp_capture_create(const struct cnp_config *cfg, struct cnp_capture **out)
 	cnp_info("collecting signals%s%s: state for %u signals in %zu bytes",
 	         o.doc ? " by the schemes of " : " (every signal, no schemes)",
 	         o.doc ? o.origin : "", nsig, bytes);
+	c->raw_all = o.raw_all;
+	if (cc->schemes_url[0]) {
+		/* The mapping stays for the documents to come. */
+		c->vss = (char *)vss;
+		c->vss_len = vss_len;
+		vss = NULL;
+		snprintf(c->vss_origin, sizeof(c->vss_origin), "%s", cc->vss_file);
+		snprintf(c->url, sizeof(c->url), "%s", cc->schemes_url);
+		struct cnp_remote_config rc_cfg = {
+			.url = cc->schemes_url, .key_path = cc->schemes_key,
+			.ca_file = cc->schemes_ca_file, .allow_insecure = cc->schemes_allow_insecure,
+			.poll_ms = cc->schemes_poll_ms, .cache_dir = cfg->spool_dir,
+			.compile = compile_doc, .compile_arg = c};
+		struct cnp_collector *cached = NULL;
+		rc = cnp_remote_start(&rc_cfg, &c->remote, &cached);
+		if (rc != CNP_OK)
+			goto fail;
+		if (cached) {
+			cnp_collector_destroy(c->col);
+			c->col = cached;
+		}
+	}
 	cnp_free(doc);
 	cnp_free(vss);
 	*out = c;
@@ -109,7 +154,10 @@ void cnp_capture_destroy(struct cnp_capture *c)
 {
 	if (!c)
 		return;
+	/* The poller first: it compiles against the databases. */
+	cnp_remote_stop(c->remote);
 	cnp_collector_destroy(c->col);
+	cnp_free(c->vss);
 	for (unsigned i = 0; i < c->n_dbs; i++)
 		cnp_dbc_free(c->dbs[i]);
 	cnp_free(c);
@@ -118,7 +166,43 @@ void cnp_capture_destroy(struct cnp_capture *c)
 int cnp_capture_frame(struct cnp_capture *c, const struct cnp_frame *f,
                       const struct cnp_ifaces *ifaces, const struct cnp_collect_sink *sink)
 {
+	c->last_ts = f->ts_us;
 	return cnp_collector_frame(c->col, f, ifaces, sink);
+}
+
+int cnp_capture_update(struct cnp_capture *c, int (*seal)(void *arg),
+                       const struct cnp_collect_sink *sink)
+{
+	if (!c || !c->remote)
+		return CNP_OK;
+	struct cnp_collector *col = NULL;
+	char refused[512];
+	cnp_remote_take(c->remote, &col, refused, sizeof(refused));
+	int rc = CNP_OK;
+	if (refused[0]) {
+		/* Reported to the cloud as an event of the open batch. */
+		cJSON *o = cJSON_CreateObject();
+		char *text = NULL;
+		const char *v = cnp_collector_version(c->col);
+		if (o && cJSON_AddStringToObject(o, "type", "schemes_refused") &&
+		    !cnp_json_add_uint(o, "ts_us", c->last_ts) &&
+		    cJSON_AddStringToObject(o, "url", c->url) &&
+		    cJSON_AddStringToObject(o, "reason", refused) &&
+		    (!v || cJSON_AddStringToObject(o, "running", v)) &&
+		    (text = cJSON_PrintUnformatted(o)))
+			rc = sink->event(sink->arg, text);
+		cJSON_free(text);
+		cJSON_Delete(o);
+	}
+	if (col) {
+		/* Each batch is the work of one scheme version: seal before. */
+		int src = seal(sink->arg);
+		if (rc == CNP_OK)
+			rc = src;
+		cnp_collector_destroy(c->col);
+		c->col = col;
+	}
+	return rc;
 }
 
 const char *cnp_capture_version(const struct cnp_capture *c)

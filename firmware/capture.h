@@ -23,6 +23,16 @@ void cnp_capture_destroy(struct cnp_capture *c);
 int cnp_capture_frame(struct cnp_capture *c, const struct cnp_frame *f,
                       const struct cnp_ifaces *ifaces, const struct cnp_collect_sink *sink);
 
+/*
+ * Applies what the remote poller brought (schemes_url), between two frames:
+ * a refusal becomes an event {"type": "schemes_refused", ...} through the
+ * sink; a new document calls seal(sink->arg) first, so that each batch is
+ * the work of one scheme version, then replaces the running schemes. A
+ * no-op without schemes_url (and for c NULL).
+ */
+int cnp_capture_update(struct cnp_capture *c, int (*seal)(void *arg),
+                       const struct cnp_collect_sink *sink);
+
 /* The scheme document's version for the manifest; NULL for none (also
  * when c is NULL). */
 const char *cnp_capture_version(const struct cnp_capture *c);

@@ -1020,7 +1020,8 @@ static int emit_event(struct cnp_collector *c, const struct trigger *t, uint64_t
 	cJSON *o = cJSON_CreateObject();
 	char *text = NULL;
 	int rc = CNP_ERR_NOMEM;
-	if (!o || cnp_json_add_uint(o, "ts_us", ts) ||
+	if (!o || !cJSON_AddStringToObject(o, "type", "trigger") ||
+	    cnp_json_add_uint(o, "ts_us", ts) ||
 	    !cJSON_AddStringToObject(o, "scheme", s->name) ||
 	    !cJSON_AddNumberToObject(o, "priority", (double)s->priority) ||
 	    !cJSON_AddStringToObject(o, "trigger", t->name) ||

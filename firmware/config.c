@@ -453,7 +453,8 @@ static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
 static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config *cfg)
 {
 	static const char *const ck[] = {"mode", "dbc", "schemes", "schemes_file", "vss_file",
-	                                 NULL};
+	                                 "schemes_url", "schemes_key", "schemes_ca_file",
+	                                 "schemes_allow_insecure", "schemes_poll_ms", NULL};
 	struct cnp_capture_config *cc = &cfg->capture;
 	check_keys(c, capture, "$.capture", ck);
 	get_string(c, capture, "mode", "$.capture.mode", cfg->capture_mode,
@@ -513,7 +514,27 @@ static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config
 	}
 	if (sch && cc->schemes_file[0])
 		bad(c, "$.capture.schemes_file", "give \"schemes\" or \"schemes_file\", not both");
-	if (raw && (sch || cc->schemes_file[0] || cc->vss_file[0]))
+	get_string(c, capture, "schemes_url", "$.capture.schemes_url", cc->schemes_url,
+	           sizeof(cc->schemes_url), 0);
+	get_path(c, capture, "schemes_key", "$.capture.schemes_key", cc->schemes_key,
+	         sizeof(cc->schemes_key), 0);
+	get_path(c, capture, "schemes_ca_file", "$.capture.schemes_ca_file", cc->schemes_ca_file,
+	         sizeof(cc->schemes_ca_file), 0);
+	get_bool(c, capture, "schemes_allow_insecure", "$.capture.schemes_allow_insecure",
+	         &cc->schemes_allow_insecure);
+	cc->schemes_poll_ms = CNP_DEFAULT_SCHEMES_POLL_MS;
+	get_uint(c, capture, "schemes_poll_ms", "$.capture.schemes_poll_ms", 100, 86400000u,
+	         &cc->schemes_poll_ms);
+	if (cc->schemes_url[0]) {
+		if (!cc->schemes_key[0])
+			bad(c, "$.capture.schemes_key", "schemes_url needs the public key that signs "
+			    "the documents");
+		if (strncmp(cc->schemes_url, "https://", 8) != 0 &&
+		    !(cc->schemes_allow_insecure && strncmp(cc->schemes_url, "http://", 7) == 0))
+			bad(c, "$.capture.schemes_url", "expected an https:// URL (http:// needs "
+			    "\"schemes_allow_insecure\": true), got \"%s\"", cc->schemes_url);
+	}
+	if (raw && (sch || cc->schemes_file[0] || cc->vss_file[0] || cc->schemes_url[0]))
 		bad(c, "$.capture.mode", "schemes need mode \"signals\" or \"raw+signals\"");
 }
 

@@ -84,7 +84,14 @@ struct cnp_capture_config {
 	char schemes_json[CNP_SCHEMES_INLINE_MAX];
 	char schemes_origin[CNP_PATH_MAX];
 	char vss_file[CNP_PATH_MAX]; /* VSS name mapping; "" for none */
+	/* Remote schemes: polled, signed documents (docs/SCHEMES.md). */
+	char schemes_url[CNP_URL_MAX];       /* "" for none */
+	char schemes_key[CNP_PATH_MAX];      /* PEM P-256 public key */
+	char schemes_ca_file[CNP_PATH_MAX];  /* "" : the system's CA store */
+	int schemes_allow_insecure;          /* plain http:// allowed */
+	uint64_t schemes_poll_ms;
 };
+#define CNP_DEFAULT_SCHEMES_POLL_MS 60000u
 
 struct cnp_config {
 	char vehicle_id[64];

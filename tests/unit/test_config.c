@@ -593,6 +593,16 @@ static void test_capture(void)
 		 "$.capture.schemes_file: give \"schemes\" or \"schemes_file\", not both"},
 		{"{\"mode\": \"raw\", \"schemes_file\": \"s.json\"}", CNP_ERR_CONFIG,
 		 "$.capture.mode: schemes need mode"},
+		{"{\"mode\": \"signals\", \"dbc\": [{\"interface\": \"can0\", \"path\": \"a\"}],"
+		 " \"schemes_url\": \"https://x/s\"}", CNP_ERR_CONFIG,
+		 "$.capture.schemes_key: schemes_url needs the public key"},
+		{"{\"mode\": \"signals\", \"dbc\": [{\"interface\": \"can0\", \"path\": \"a\"}],"
+		 " \"schemes_url\": \"http://x/s\", \"schemes_key\": \"k.pem\"}", CNP_ERR_CONFIG,
+		 "$.capture.schemes_url: expected an https:// URL"},
+		{"{\"mode\": \"signals\", \"dbc\": [{\"interface\": \"can0\", \"path\": \"a\"}],"
+		 " \"schemes_url\": \"https://x/s\", \"schemes_key\": \"k.pem\","
+		 " \"schemes_poll_ms\": 5}", CNP_ERR_CONFIG,
+		 "$.capture.schemes_poll_ms: expected a whole number from 100"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char extra[1024];
