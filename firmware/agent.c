@@ -58,6 +58,7 @@ struct cnp_agent {
 	atomic_int cancel;
 	struct cnp_batch_writer *writer;
 	struct cnp_signer *signer; /* NULL: batches are not signed */
+	struct cnp_verifier *encrypt_to; /* NULL: batches are stored in clear */
 	struct cnp_capture *capture; /* NULL: raw capture */
 	uint64_t opened_mono; /* when the open batch got its first frame */
 	uint64_t first_ts;    /* capture time of that frame */
@@ -102,6 +103,16 @@ int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 		}
 		cnp_info("signing batches with the P-256 key %s", cfg->signing_key);
 	}
+	if (cfg->encrypt_to[0]) {
+		char why[256] = "";
+		rc = cnp_verifier_load(cfg->encrypt_to, &a->encrypt_to, why, sizeof(why));
+		if (rc != CNP_OK) {
+			cnp_error("encrypt_to %s: %s", cfg->encrypt_to,
+			          rc == CNP_ERR_NOMEM ? cnp_strerror(rc) : why);
+			goto fail;
+		}
+		cnp_info("encrypting batches to the P-256 public key %s", cfg->encrypt_to);
+	}
 	rc = cnp_capture_create(cfg, &a->capture);
 	if (rc != CNP_OK)
 		goto fail;
@@ -142,6 +153,7 @@ void cnp_agent_destroy(struct cnp_agent *a)
 	cnp_batch_writer_destroy(a->writer);
 	cnp_capture_destroy(a->capture);
 	cnp_signer_destroy(a->signer);
+	cnp_verifier_destroy(a->encrypt_to);
 	cnp_spool_close(a->spool);
 	cnp_free(a->pending);
 	cnp_free(a);
@@ -209,6 +221,7 @@ static int seal(struct cnp_agent *a)
 		.sealed_wall_us = cnp_clock_wall_us(),
 		.sealed_mono_us = cnp_clock_mono_us(),
 		.signer = a->signer,
+		.encrypt_to = a->encrypt_to,
 		.schemes_version = cnp_capture_version(a->capture),
 	};
 	uint64_t malformed = total_malformed(a);

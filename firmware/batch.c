@@ -236,6 +236,8 @@ int cnp_batch_writer_finish(struct cnp_batch_writer *w,
 		nsec++;
 	}
 	size_t mlen = strlen(json);
+	/* An encrypted batch wraps each section in an encrypted one. */
+	size_t sealed = info->encrypt_to ? CNP_BATCH_SECTION_HEADER_LEN + CNP_SEAL_OVERHEAD : 0;
 	/* Room for the longest signature; the batch ends where it ends. */
 	size_t total = CNP_BATCH_HEADER_LEN + mlen +
 	               (info->signer ? CNP_BATCH_SIG_HEADER_LEN + CNP_ECDSA_P256_SIG_MAX : 0) +
@@ -244,9 +246,10 @@ int cnp_batch_writer_finish(struct cnp_batch_writer *w,
 	if (mlen > UINT32_MAX)
 		goto out;
 	for (unsigned i = 0; i < nsec; i++) {
-		if (sec[i].stored_len > UINT32_MAX || sec[i].raw_len > UINT32_MAX)
+		if (sec[i].stored_len > UINT32_MAX - CNP_BATCH_SECTION_HEADER_LEN - sealed ||
+		    sec[i].raw_len > UINT32_MAX)
 			goto out;
-		total += CNP_BATCH_SECTION_HEADER_LEN + sec[i].stored_len;
+		total += CNP_BATCH_SECTION_HEADER_LEN + sec[i].stored_len + sealed;
 	}
 	buf = cnp_malloc(total);
 	if (!buf) {
@@ -264,6 +267,20 @@ int cnp_batch_writer_finish(struct cnp_batch_writer *w,
 	memcpy(p, json, mlen);
 	p += mlen;
 	for (unsigned i = 0; i < nsec; i++) {
+		uint8_t *envelope = NULL;
+		if (info->encrypt_to) {
+			/* Its body seals the section written below, in place. */
+			size_t inner = CNP_BATCH_SECTION_HEADER_LEN + sec[i].stored_len;
+			p[0] = CNP_SECTION_ENCRYPTED;
+			p[1] = CNP_SEAL_P256_HKDF_AES256GCM;
+			put_u16(p + 2, CNP_SECTION_CRITICAL);
+			put_u32(p + 4, sec[i].count);
+			put_u32(p + 8, (uint32_t)inner);
+			put_u32(p + 12, (uint32_t)(inner + CNP_SEAL_OVERHEAD));
+			p += CNP_BATCH_SECTION_HEADER_LEN;
+			envelope = p;
+			p += CNP_SEAL_HEAD_LEN;
+		}
 		p[0] = sec[i].kind;
 		p[1] = sec[i].codec;
 		put_u16(p + 2, sec[i].flags);
@@ -273,6 +290,20 @@ int cnp_batch_writer_finish(struct cnp_batch_writer *w,
 		p += CNP_BATCH_SECTION_HEADER_LEN;
 		memcpy(p, sec[i].body, sec[i].stored_len);
 		p += sec[i].stored_len;
+		if (envelope) {
+			/* Bound to every byte before the envelope: header,
+			 * manifest, earlier sections, this section's header. A
+			 * fixed test key serves one section only (a key and
+			 * nonce must never be used twice). */
+			uint8_t *inner = envelope + CNP_SEAL_HEAD_LEN;
+			rc = cnp_seal(info->encrypt_to, i == 0 ? info->test_ephemeral : NULL, buf,
+			              (size_t)(envelope - buf), inner, (size_t)(p - inner), envelope);
+			if (rc != CNP_OK) {
+				memset(inner, 0, (size_t)(p - inner));
+				goto out;
+			}
+			p += CNP_SEAL_TAG_LEN;
+		}
 	}
 	if (info->signer) {
 		/* The signature covers every byte before its block, the header
@@ -443,6 +474,45 @@ out:
 	return rc;
 }
 
+/* The sections this reader decodes. */
+static int section_known(uint8_t kind, uint8_t codec)
+{
+	return (kind == CNP_SECTION_RAW_FRAMES && cnp_codec_by_id(codec)) ||
+	       (kind == CNP_SECTION_SIGNALS && codec == CNP_CODEC_SIGNALS_ZLIB) ||
+	       (kind == CNP_SECTION_EVENTS && codec == CNP_CODEC_EVENTS_JSONL_ZLIB);
+}
+
+/* Each kind's items add up to the manifest's count of that kind; while
+ * some sections are encrypted (their kind unknown), all items add up to
+ * the manifest's total. */
+static int check_counts(const struct cnp_batch *b, char *why, size_t why_len)
+{
+	static const char *const what[3] = {"frames", "samples", "events"};
+	const uint32_t want[3] = {b->frames, b->samples, b->events};
+	uint64_t counted[3] = {0, 0, 0}, sealed = 0;
+	for (unsigned i = 0; i < b->nsections; i++) {
+		if (b->sections[i].kind == CNP_SECTION_ENCRYPTED)
+			sealed += b->sections[i].count;
+		else
+			counted[b->sections[i].kind - 1] += b->sections[i].count;
+	}
+	if (sealed) {
+		uint64_t all = (uint64_t)want[0] + want[1] + want[2];
+		if (counted[0] + counted[1] + counted[2] + sealed != all)
+			return failf(why, why_len, CNP_ERR_CORRUPT,
+			             "manifest says %llu items, sections hold %llu",
+			             (unsigned long long)all,
+			             (unsigned long long)(counted[0] + counted[1] + counted[2] + sealed));
+		return CNP_OK;
+	}
+	for (int k = 0; k < 3; k++)
+		if (counted[k] != want[k])
+			return failf(why, why_len, CNP_ERR_CORRUPT,
+			             "manifest says %u %s, sections hold %llu", want[k], what[k],
+			             (unsigned long long)counted[k]);
+	return CNP_OK;
+}
+
 int cnp_batch_open(const uint8_t *buf, size_t len, struct cnp_batch *b,
                    char *why, size_t why_len)
 {
@@ -496,9 +566,8 @@ int cnp_batch_open_known(const uint8_t *buf, size_t len, const uint8_t *known_di
 		if (stored > body - off)
 			return failf(why, why_len, CNP_ERR_CORRUPT, "section %u runs past the end", i);
 		uint16_t flags = get_u16(h + 2);
-		int known = (h[0] == CNP_SECTION_RAW_FRAMES && cnp_codec_by_id(h[1])) ||
-		            (h[0] == CNP_SECTION_SIGNALS && h[1] == CNP_CODEC_SIGNALS_ZLIB) ||
-		            (h[0] == CNP_SECTION_EVENTS && h[1] == CNP_CODEC_EVENTS_JSONL_ZLIB);
+		int known = section_known(h[0], h[1]) ||
+		            (h[0] == CNP_SECTION_ENCRYPTED && h[1] == CNP_SEAL_P256_HKDF_AES256GCM);
 		if (!known && (flags & CNP_SECTION_CRITICAL))
 			return failf(why, why_len, CNP_ERR_UNSUPPORTED,
 			             "section %u has kind %u / codec %u, which this reader does not know",
@@ -512,6 +581,9 @@ int cnp_batch_open_known(const uint8_t *buf, size_t len, const uint8_t *known_di
 			b->sections[k].raw_len = get_u32(h + 8);
 			b->sections[k].stored_len = stored;
 			b->sections[k].offset = off;
+			b->sections[k].body = buf + off;
+			if (h[0] == CNP_SECTION_ENCRYPTED)
+				b->encrypted = 1;
 		}
 		off += stored;
 	}
@@ -540,18 +612,7 @@ int cnp_batch_open_known(const uint8_t *buf, size_t len, const uint8_t *known_di
 	if (off != body)
 		return failf(why, why_len, CNP_ERR_CORRUPT, "%zu unexpected bytes before the digest",
 		             body - off);
-	/* Each kind's items add up to the manifest's count of that kind. */
-	static const char *const what[3] = {"frames", "samples", "events"};
-	const uint32_t want[3] = {b->frames, b->samples, b->events};
-	uint64_t counted[3] = {0, 0, 0};
-	for (unsigned i = 0; i < b->nsections; i++)
-		counted[b->sections[i].kind - 1] += b->sections[i].count;
-	for (int k = 0; k < 3; k++)
-		if (counted[k] != want[k])
-			return failf(why, why_len, CNP_ERR_CORRUPT,
-			             "manifest says %u %s, sections hold %llu", want[k], what[k],
-			             (unsigned long long)counted[k]);
-	return CNP_OK;
+	return check_counts(b, why, why_len);
 }
 
 int cnp_batch_verify(const struct cnp_batch *b, const struct cnp_verifier *v,
@@ -596,6 +657,83 @@ int cnp_batch_peek_frames(const uint8_t *buf, size_t len, uint32_t *frames)
 	return CNP_OK;
 }
 
+/* Nonzero, with `why` set, while a section is still encrypted. */
+static int still_encrypted(const struct cnp_batch *b, char *why, size_t why_len)
+{
+	for (unsigned i = 0; i < b->nsections; i++)
+		if (b->sections[i].kind == CNP_SECTION_ENCRYPTED) {
+			failf(why, why_len, CNP_ERR_KEY,
+			      "section %u is encrypted: it needs the receiver's private key "
+			      "(canopy-decode --decrypt-key)", i);
+			return 1;
+		}
+	return 0;
+}
+
+int cnp_batch_decrypt(struct cnp_batch *batch, const struct cnp_signer *key, uint8_t **plain,
+                      char *why, size_t why_len)
+{
+	*plain = NULL;
+	/* Work on a copy: on failure the caller's batch stays as it was. */
+	struct cnp_batch copy = *batch, *b = &copy;
+	size_t total = 0;
+	for (unsigned i = 0; i < b->nsections; i++) {
+		if (b->sections[i].kind != CNP_SECTION_ENCRYPTED)
+			continue;
+		if ((uint64_t)b->sections[i].raw_len + CNP_SEAL_OVERHEAD != b->sections[i].stored_len ||
+		    b->sections[i].raw_len < CNP_BATCH_SECTION_HEADER_LEN)
+			return failf(why, why_len, CNP_ERR_CORRUPT,
+			             "section %u: encrypted length %u does not fit plaintext length %u",
+			             i, b->sections[i].stored_len, b->sections[i].raw_len);
+		total += b->sections[i].raw_len;
+	}
+	if (total == 0)
+		return CNP_OK;
+	uint8_t *out = cnp_malloc(total);
+	if (!out)
+		return failf(why, why_len, CNP_ERR_NOMEM, "out of memory decrypting the batch");
+	size_t at = 0;
+	int rc = CNP_OK;
+	for (unsigned i = 0; i < b->nsections && rc == CNP_OK; i++) {
+		if (b->sections[i].kind != CNP_SECTION_ENCRYPTED)
+			continue;
+		char w[200] = "";
+		uint8_t *h = out + at;
+		rc = cnp_unseal(key, b->buf, b->sections[i].offset, b->sections[i].body,
+		                b->sections[i].stored_len, h, w, sizeof(w));
+		if (rc != CNP_OK) {
+			failf(why, why_len, rc, "section %u: %s", i, w);
+			break;
+		}
+		uint32_t stored = get_u32(h + 12);
+		if (!section_known(h[0], h[1]) || get_u32(h + 4) != b->sections[i].count ||
+		    (uint64_t)stored + CNP_BATCH_SECTION_HEADER_LEN != b->sections[i].raw_len) {
+			rc = failf(why, why_len, CNP_ERR_CORRUPT,
+			           "section %u: the decrypted section (kind %u, codec %u, %u items, "
+			           "%u bytes) does not fit its envelope", i, h[0], h[1],
+			           get_u32(h + 4), stored);
+			break;
+		}
+		b->sections[i].kind = h[0];
+		b->sections[i].codec = h[1];
+		b->sections[i].flags = get_u16(h + 2);
+		b->sections[i].raw_len = get_u32(h + 8);
+		b->sections[i].stored_len = stored;
+		b->sections[i].body = h + CNP_BATCH_SECTION_HEADER_LEN;
+		at += CNP_BATCH_SECTION_HEADER_LEN + stored;
+	}
+	if (rc == CNP_OK)
+		rc = check_counts(b, why, why_len);
+	if (rc != CNP_OK) {
+		cnp_free(out);
+		return rc;
+	}
+	b->encrypted = 0;
+	*batch = copy;
+	*plain = out;
+	return CNP_OK;
+}
+
 struct frames_ctx {
 	const struct cnp_batch *b;
 	int (*cb)(const struct cnp_frame *f, const char *ifname, void *arg);
@@ -618,12 +756,14 @@ int cnp_batch_frames(const struct cnp_batch *b,
                      void *arg, char *why, size_t why_len)
 {
 	struct frames_ctx c = {.b = b, .cb = cb, .arg = arg, .bad_iface = 0};
+	if (still_encrypted(b, why, why_len))
+		return CNP_ERR_KEY;
 	for (unsigned i = 0; i < b->nsections; i++) {
 		if (b->sections[i].kind != CNP_SECTION_RAW_FRAMES)
 			continue;
 		const struct cnp_frame_codec *codec = cnp_codec_by_id(b->sections[i].codec);
 		const char *reason = NULL;
-		int rc = codec->decode(b->buf + b->sections[i].offset, b->sections[i].stored_len,
+		int rc = codec->decode(b->sections[i].body, b->sections[i].stored_len,
 		                       b->sections[i].raw_len, b->sections[i].count, frame_cb,
 		                       &c, &reason);
 		if (c.bad_iface)
@@ -659,12 +799,14 @@ int cnp_batch_samples(const struct cnp_batch *b,
                                 void *arg),
                       void *arg, char *why, size_t why_len)
 {
+	if (still_encrypted(b, why, why_len))
+		return CNP_ERR_KEY;
 	for (unsigned i = 0; i < b->nsections; i++) {
 		if (b->sections[i].kind != CNP_SECTION_SIGNALS)
 			continue;
 		struct samples_ctx c = {b, cb, arg, 0};
 		const char *reason = NULL;
-		int rc = cnp_sig_decode(b->buf + b->sections[i].offset, b->sections[i].stored_len,
+		int rc = cnp_sig_decode(b->sections[i].body, b->sections[i].stored_len,
 		                        b->sections[i].raw_len, b->sections[i].count,
 		                        sample_cb, &c, &reason);
 		if (c.bad_iface)
@@ -681,11 +823,13 @@ int cnp_batch_samples(const struct cnp_batch *b,
 int cnp_batch_events(const struct cnp_batch *b, int (*cb)(const char *json, void *arg),
                      void *arg, char *why, size_t why_len)
 {
+	if (still_encrypted(b, why, why_len))
+		return CNP_ERR_KEY;
 	for (unsigned i = 0; i < b->nsections; i++) {
 		if (b->sections[i].kind != CNP_SECTION_EVENTS)
 			continue;
 		const char *reason = NULL;
-		int rc = cnp_event_decode(b->buf + b->sections[i].offset, b->sections[i].stored_len,
+		int rc = cnp_event_decode(b->sections[i].body, b->sections[i].stored_len,
 		                          b->sections[i].raw_len, b->sections[i].count, cb, arg,
 		                          &reason);
 		if (rc == CNP_ERR_CORRUPT && reason)

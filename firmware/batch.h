@@ -46,6 +46,10 @@
 #define CNP_SECTION_RAW_FRAMES 1
 #define CNP_SECTION_SIGNALS 2 /* decoded signal samples (codec 3), since 1.2 */
 #define CNP_SECTION_EVENTS 3  /* trigger events (codec 4), since 1.2 */
+/* An encrypted section: its body seals a whole inner section (header and
+ * body) to the receiver's key; the codec byte names the scheme. */
+#define CNP_SECTION_ENCRYPTED 4
+#define CNP_SEAL_P256_HKDF_AES256GCM 1 /* platform/crypto.h cnp_seal() */
 /* Section flag: a reader that does not know the kind or codec must refuse
  * the batch instead of skipping the section. */
 #define CNP_SECTION_CRITICAL 0x0001u
@@ -81,6 +85,14 @@ struct cnp_batch_info {
 	/* Version of the collection schemes in force, written to the manifest
 	 * as "schemes"; NULL when none. */
 	const char *schemes_version;
+	/* Encrypts every section to this receiver's public key when not NULL
+	 * (docs/FORMAT.md "Encrypted section"); the digest and signature then
+	 * cover the ciphertext. */
+	const struct cnp_verifier *encrypt_to;
+	/* Tests only, for reproducible bytes: a fixed ephemeral private key
+	 * (CNP_SEAL_EPHEMERAL_LEN bytes) for the first section instead of a
+	 * fresh one. NULL. */
+	const uint8_t *test_ephemeral;
 };
 
 struct cnp_batch_writer;
@@ -124,6 +136,7 @@ uint32_t cnp_batch_writer_items(const struct cnp_batch_writer *w);
  * @retval CNP_ERR_NOMEM
  * @retval CNP_ERR_TOOBIG     manifest or payload beyond 4 GiB
  * @retval CNP_ERR_SIGNATURE  the signer failed (the frames are lost)
+ * @retval CNP_ERR_IO         no random bytes for the encryption key
  */
 int cnp_batch_writer_finish(struct cnp_batch_writer *w,
                             const struct cnp_batch_info *info, uint8_t **out,
@@ -153,12 +166,16 @@ struct cnp_batch {
 	struct cnp_ifaces ifaces;
 	uint32_t samples, events; /* manifest "samples", "events" (0 if absent) */
 	char schemes[64];         /* manifest "schemes" (version), "" if absent */
+	int encrypted; /* some section was encrypted (see cnp_batch_decrypt) */
 	unsigned nsections;
 	struct {
 		uint8_t kind, codec;
 		uint16_t flags;
 		uint32_t count, raw_len, stored_len;
 		size_t offset; /* of the section's body in buf */
+		/* The body: buf + offset, or after cnp_batch_decrypt the
+		 * decrypted inner section's body. */
+		const uint8_t *body;
 	} sections[CNP_BATCH_MAX_SECTIONS];
 };
 
@@ -196,6 +213,23 @@ int cnp_batch_verify(const struct cnp_batch *b, const struct cnp_verifier *v,
                      char *why, size_t why_len);
 
 /*
+ * Decrypts the encrypted sections of an opened batch with the receiver's
+ * private key (the file `encrypt_to` names the public half of): each is
+ * replaced in b->sections by the section it seals, whose body lies in
+ * *plain (a new cnp_malloc buffer, NULL when nothing was encrypted; free
+ * it after the last use of b), and the counts are checked against the
+ * manifest. The ciphertext is bound to every byte of the batch before it,
+ * so a header or manifest altered and the digest recomputed fails here
+ * too. On failure *plain is NULL and `why` says why.
+ * @retval CNP_ERR_KEY     encrypted to another key
+ * @retval CNP_ERR_CORRUPT altered ciphertext, tag or manifest, or a
+ *                         decrypted section that does not fit its envelope
+ * @retval CNP_ERR_NOMEM
+ */
+int cnp_batch_decrypt(struct cnp_batch *b, const struct cnp_signer *key, uint8_t **plain,
+                      char *why, size_t why_len);
+
+/*
  * Reads only the manifest's frame count of a batch that failed
  * cnp_batch_open (torn or corrupt), without checking the digest: how many
  * frames a damaged batch cost, when its header and manifest survive.
@@ -207,6 +241,7 @@ int cnp_batch_peek_frames(const uint8_t *buf, size_t len, uint32_t *frames);
  * Decodes the raw frames of an opened batch in order, calling cb for each
  * with the frame's interface name. A nonzero cb return stops and is
  * returned. @retval CNP_ERR_CORRUPT with `why` set.
+ * @retval CNP_ERR_KEY an encrypted section was not decrypted first
  */
 int cnp_batch_frames(const struct cnp_batch *b,
                      int (*cb)(const struct cnp_frame *f, const char *ifname,

@@ -542,7 +542,7 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 {
 	static const char *const keys[] = {"vehicle_id", "log_level", "sources", "capture",
 	                                   "batch", "spool", "endpoints", "upload",
-	                                   "signing_key", "operations", NULL};
+	                                   "signing_key", "operations", "encrypt_to", NULL};
 	if (!cJSON_IsObject(root)) {
 		bad(c, "$", "expected an object, got %s", type_name(root));
 		return CNP_ERR_CONFIG;
@@ -567,6 +567,8 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 
 	get_path(c, root, "signing_key", "$.signing_key", cfg->signing_key,
 	         sizeof(cfg->signing_key), 0);
+	get_path(c, root, "encrypt_to", "$.encrypt_to", cfg->encrypt_to,
+	         sizeof(cfg->encrypt_to), 0);
 
 	const cJSON *sources = cJSON_GetObjectItemCaseSensitive(root, "sources");
 	if (!cJSON_IsArray(sources) || cJSON_GetArraySize(sources) == 0 ||

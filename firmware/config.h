@@ -122,6 +122,9 @@ struct cnp_config {
 	char status_file[CNP_PATH_MAX]; /* "" : RUNTIME_DIR/status.json */
 	uint64_t status_interval_ms;    /* status file refresh; 0: never written */
 	uint64_t summary_interval_s;    /* summary log line; 0: only at exit */
+	/* PEM EC P-256 public key of the receiver every batch is encrypted to
+	 * before it is spooled; "" for none. */
+	char encrypt_to[CNP_PATH_MAX];
 };
 
 /* Defaults (documented in docs/CONFIG.md). */

@@ -1,7 +1,8 @@
 /*
  * Crypto seam (mbedTLS): SHA-256, ECDSA P-256 signatures over a SHA-256
- * digest for signed batches, and HMAC-SHA256 for AWS Signature Version 4.
- * Later: AES-GCM.
+ * digest for signed batches, HMAC-SHA256 for AWS Signature Version 4, and
+ * encryption to a receiver's P-256 key (ECDH, HKDF-SHA256, AES-256-GCM)
+ * for batches at rest.
  *
  * MBEDTLS_ERR_* codes are translated here into CNP_ERR_*; the mbedTLS
  * detail goes into the `why` text of the call that failed.
@@ -112,6 +113,56 @@ void cnp_verifier_destroy(struct cnp_verifier *v);
  */
 int cnp_verifier_verify(const struct cnp_verifier *v, const uint8_t hash[CNP_SHA256_LEN],
                         const uint8_t *sig, size_t sig_len);
+
+/* ---- Encryption to a receiver's P-256 key (batches at rest) ----------- */
+
+/*
+ * One sealed message: key id (8) | ephemeral public key (65) | ciphertext
+ * (as long as the plaintext) | GCM tag (16). docs/FORMAT.md ("Encrypted
+ * section") specifies it: ECDH on P-256 between a fresh ephemeral key and
+ * the receiver's key, HKDF-SHA256 of the shared x coordinate into an
+ * AES-256 key and a 12-byte nonce, AES-256-GCM over the plaintext with the
+ * caller's additional data. The receiver's public key is a struct
+ * cnp_verifier (cnp_verifier_load), its private key a struct cnp_signer
+ * (cnp_signer_load, with its file-mode check).
+ */
+#define CNP_SEAL_KEYID_LEN 8  /* first bytes of SHA-256 of the receiver's point */
+#define CNP_SEAL_EPK_LEN 65   /* uncompressed SEC1 point 04 | X | Y */
+#define CNP_SEAL_TAG_LEN 16
+#define CNP_SEAL_HEAD_LEN (CNP_SEAL_KEYID_LEN + CNP_SEAL_EPK_LEN)
+#define CNP_SEAL_OVERHEAD (CNP_SEAL_HEAD_LEN + CNP_SEAL_TAG_LEN)
+#define CNP_SEAL_EPHEMERAL_LEN 32 /* a P-256 private scalar, big-endian */
+
+/*
+ * Encrypts plain[0..len) to the receiver `to`, authenticating aad[0..aad_len)
+ * too, into out[0..len + CNP_SEAL_OVERHEAD). `plain` may be exactly
+ * out + CNP_SEAL_HEAD_LEN (encryption in place); no other overlap. The
+ * ephemeral key comes from the kernel's generator and is wiped before
+ * return; `ephemeral` (a 32-byte scalar) replaces it for test vectors only:
+ * pass NULL. Costs two P-256 multiplications (about 10 million
+ * instructions on x86-64) plus AES-GCM over the bytes. Calls on one `to`
+ * may overlap (it is only read).
+ * @retval CNP_ERR_NOMEM
+ * @retval CNP_ERR_KEY  `ephemeral` is not a valid P-256 scalar
+ * @retval CNP_ERR_IO   the kernel gave no random bytes
+ */
+int cnp_seal(const struct cnp_verifier *to, const uint8_t *ephemeral, const uint8_t *aad,
+             size_t aad_len, const uint8_t *plain, size_t len, uint8_t *out);
+
+/*
+ * Decrypts a sealed message in[0..in_len) with the receiver's private key
+ * into plain[0..in_len - CNP_SEAL_OVERHEAD), checking the tag over the
+ * ciphertext and aad. `plain` may be exactly in + CNP_SEAL_HEAD_LEN. On
+ * failure nothing of the plaintext is left in `plain` and `why` says which:
+ * "encrypted to another key (key id ...)" or "authentication failed ...".
+ * Calls with one key must not overlap (as for signing).
+ * @retval CNP_ERR_KEY     sealed to another receiver key (its key id differs)
+ * @retval CNP_ERR_CORRUPT too short, not a point on P-256, or the tag does
+ *                         not match (ciphertext, tag or aad altered)
+ * @retval CNP_ERR_NOMEM
+ */
+int cnp_unseal(const struct cnp_signer *key, const uint8_t *aad, size_t aad_len,
+               const uint8_t *in, size_t in_len, uint8_t *plain, char *why, size_t why_len);
 
 /* Lower-case hex of `len` bytes into `out` (2*len+1 bytes, NUL-terminated). */
 void cnp_hex(const uint8_t *bytes, size_t len, char *out);

@@ -2,7 +2,7 @@
  * canopy-decode: verifies canopy batches and prints their frames.
  *
  *   canopy-decode [--format candump|csv|jsonl] [--signals | --events]
- *                 [--verify-key PUB.pem] [--check] PATH...
+ *                 [--verify-key PUB.pem] [--decrypt-key PRIV.pem] [--check] PATH...
  *
  * PATH is a batch file or a directory, read recursively (files ending in
  * .cnp). Batches are verified (structure, SHA-256, and with --verify-key
@@ -67,6 +67,8 @@ struct list {
 	int check;
 	const struct cnp_verifier *key;
 	const char *key_path;
+	const struct cnp_signer *dkey; /* --decrypt-key */
+	const char *dkey_path;
 };
 
 static int count_frame(const struct cnp_frame *f, const char *ifname, void *arg)
@@ -92,13 +94,16 @@ static int count_event(const char *json, void *arg)
 	return 0;
 }
 
-/* Reads, opens and (with a key) verifies a batch; on failure says why on
- * stderr and counts an error. Returns CNP_OK with *data to free. */
-static int load_batch(struct list *l, const char *path, uint8_t **data, struct cnp_batch *b)
+/* Reads, opens, (with a key) verifies and (with a decryption key)
+ * decrypts a batch; on failure says why on stderr and counts an error.
+ * Returns CNP_OK with *data and *plain to free. */
+static int load_batch(struct list *l, const char *path, uint8_t **data, uint8_t **plain,
+                      struct cnp_batch *b)
 {
 	size_t len = 0;
 	char why[256] = "";
 	*data = NULL;
+	*plain = NULL;
 	int rc = cnp_fs_read_file(path, FILE_MAX, data, &len);
 	if (rc != CNP_OK) {
 		fprintf(stderr, "canopy-decode: %s: cannot read: %s\n", path,
@@ -120,6 +125,17 @@ static int load_batch(struct list *l, const char *path, uint8_t **data, struct c
 			return rc;
 		}
 	}
+	if (rc == CNP_OK && l->dkey && b->encrypted) {
+		rc = cnp_batch_decrypt(b, l->dkey, plain, why, sizeof(why));
+		if (rc == CNP_ERR_KEY || rc == CNP_ERR_CORRUPT) {
+			fprintf(stderr, "canopy-decode: %s: cannot decrypt: %s; key %s\n", path, why,
+			        l->dkey_path);
+			l->errors++;
+			cnp_free(*data);
+			*data = NULL;
+			return rc;
+		}
+	}
 	if (rc != CNP_OK) {
 		fprintf(stderr, "canopy-decode: %s: %s\n", path, why[0] ? why : cnp_strerror(rc));
 		l->errors++;
@@ -131,11 +147,13 @@ static int load_batch(struct list *l, const char *path, uint8_t **data, struct c
 
 static int add_file(struct list *l, const char *path)
 {
-	uint8_t *data = NULL;
+	uint8_t *data = NULL, *plain = NULL;
 	struct cnp_batch b;
-	if (load_batch(l, path, &data, &b) != CNP_OK)
+	if (load_batch(l, path, &data, &plain, &b) != CNP_OK)
 		return 0;
-	if (l->check) {
+	/* The chain of encrypted batches is checked without the key: only
+	 * their frames need it. */
+	if (l->check && !(b.encrypted && !l->dkey)) {
 		/* --check decodes too: a batch is valid only if its frames are. */
 		char why[256] = "";
 		uint64_t n = 0;
@@ -148,10 +166,12 @@ static int add_file(struct list *l, const char *path)
 			fprintf(stderr, "canopy-decode: %s: %s\n", path, why[0] ? why : cnp_strerror(rc));
 			l->errors++;
 			cnp_free(data);
+			cnp_free(plain);
 			return rc == CNP_ERR_NOMEM ? rc : 0;
 		}
 	}
 	cnp_free(data);
+	cnp_free(plain);
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 256;
 		struct item *it = cnp_realloc(l->items, cap * sizeof(*it));
@@ -526,7 +546,8 @@ static int check_chain(const struct item *begin, const struct item *end, int ver
 static void usage(FILE *out)
 {
 	fputs("usage: canopy-decode [--format candump|csv|jsonl] [--signals | --events]\n"
-	      "                     [--verify-key PUB.pem] [--check] PATH...\n"
+	      "                     [--verify-key PUB.pem] [--decrypt-key PRIV.pem]\n"
+	      "                     [--check] PATH...\n"
 	      "\n"
 	      "Verifies canopy batch files (or directories of them, read recursively)\n"
 	      "and prints their frames in sequence order.\n"
@@ -549,6 +570,10 @@ static void usage(FILE *out)
 	      "  --verify-key PUB.pem\n"
 	      "                    every batch must be signed by this P-256 public key; an\n"
 	      "                    unsigned, tampered or otherwise signed batch is refused\n"
+	      "  --decrypt-key PRIV.pem\n"
+	      "                    decrypt encrypted batches with the receiver's P-256 private\n"
+	      "                    key (the half of the agent's encrypt_to); without it their\n"
+	      "                    frames cannot be printed, but --check still checks chains\n"
 	      "  --check           print no frames: decode every batch and report each chain\n"
 	      "                    (vehicle/spool): gaps, duplicates, breaks\n"
 	      "\n"
@@ -562,7 +587,7 @@ int main(int argc, char **argv)
 {
 	int check = 0, npaths = 0, format_given = 0;
 	enum what what = WHAT_FRAMES;
-	const char *format = "candump", *key_path = NULL;
+	const char *format = "candump", *key_path = NULL, *dkey_path = NULL;
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	for (int i = 1; i < argc; i++) {
@@ -581,6 +606,8 @@ int main(int argc, char **argv)
 			what = WHAT_EVENTS;
 		} else if (strcmp(argv[i], "--verify-key") == 0 && i + 1 < argc) {
 			key_path = argv[++i];
+		} else if (strcmp(argv[i], "--decrypt-key") == 0 && i + 1 < argc) {
+			dkey_path = argv[++i];
 		} else if (strcmp(argv[i], "--check") == 0) {
 			check = 1;
 		} else if (argv[i][0] == '-' && argv[i][1] != 0) {
@@ -626,10 +653,23 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	struct list l = {.check = check, .key = key, .key_path = key_path};
+	struct cnp_signer *dkey = NULL;
+	if (dkey_path) {
+		char why[256] = "";
+		int rc = cnp_signer_load(dkey_path, &dkey, why, sizeof(why));
+		if (rc != CNP_OK) {
+			fprintf(stderr, "canopy-decode: --decrypt-key %s: %s\n", dkey_path,
+			        rc == CNP_ERR_NOMEM ? cnp_strerror(rc) : why);
+			cnp_verifier_destroy(key);
+			return 2;
+		}
+	}
+	struct list l = {.check = check, .key = key, .key_path = key_path, .dkey = dkey,
+	                 .dkey_path = dkey_path};
 	int status = 1;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--format") == 0 || strcmp(argv[i], "--verify-key") == 0) {
+		if (strcmp(argv[i], "--format") == 0 || strcmp(argv[i], "--verify-key") == 0 ||
+		    strcmp(argv[i], "--decrypt-key") == 0) {
 			i++;
 			continue;
 		}
@@ -671,10 +711,10 @@ int main(int argc, char **argv)
 			l.errors++;
 			continue;
 		}
-		uint8_t *data = NULL;
+		uint8_t *data = NULL, *plain = NULL;
 		struct cnp_batch b;
 		char why[256] = "";
-		if (load_batch(&l, it->path, &data, &b) != CNP_OK)
+		if (load_batch(&l, it->path, &data, &plain, &b) != CNP_OK)
 			continue;
 		int rc = CNP_OK;
 		if (memcmp(b.sha256, it->sha256, CNP_SHA256_LEN) != 0) {
@@ -693,6 +733,7 @@ int main(int argc, char **argv)
 			l.errors++;
 		}
 		cnp_free(data);
+		cnp_free(plain);
 	}
 	status = l.errors || chains_bad ? 1 : 0;
 out:
@@ -700,6 +741,7 @@ out:
 		cnp_free(l.items[i].path);
 	cnp_free(l.items);
 	cnp_verifier_destroy(key);
+	cnp_signer_destroy(dkey);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "canopy-decode: cannot write the output: %s\n", strerror(errno));
 		return 1;

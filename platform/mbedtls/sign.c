@@ -6,6 +6,7 @@
 
 #include "firmware/alloc.h"
 #include "firmware/error.h"
+#include "platform/mbedtls/keys.h"
 #include "platform/random.h"
 
 #include <mbedtls/asn1.h>
@@ -33,18 +34,7 @@
 /* Larger than any PEM EC key; bounds what a wrong path makes us read. */
 #define KEY_FILE_MAX (64u * 1024u)
 
-struct cnp_signer {
-	mbedtls_pk_context pk;
-};
-
-struct cnp_verifier {
-	mbedtls_pk_context pk;
-};
-
-static void whyf(char *why, size_t why_len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void whyf(char *why, size_t why_len, const char *fmt, ...)
+void cnp_mbedtls_whyf(char *why, size_t why_len, const char *fmt, ...)
 {
 	if (!why || why_len == 0)
 		return;
@@ -94,27 +84,27 @@ static int read_key_file(const char *path, int private_key, uint8_t **data, size
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		whyf(why, why_len, "cannot open: %s", strerror(e));
+		cnp_mbedtls_whyf(why, why_len, "cannot open: %s", strerror(e));
 		return e == ENOENT ? CNP_ERR_NOTFOUND : CNP_ERR_KEY;
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
-		whyf(why, why_len, "cannot stat: %s", strerror(errno));
+		cnp_mbedtls_whyf(why, why_len, "cannot stat: %s", strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		whyf(why, why_len, "not a regular file");
+		cnp_mbedtls_whyf(why, why_len, "not a regular file");
 		goto out;
 	}
 	if (private_key && (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		whyf(why, why_len,
+		cnp_mbedtls_whyf(why, why_len,
 		     "mode %04o is too open: group or others may access this private key; "
 		     "run chmod 600 on it",
 		     (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	if (st.st_size <= 0 || (uint64_t)st.st_size > KEY_FILE_MAX) {
-		whyf(why, why_len, "%s (a PEM key is at most %u bytes)",
+		cnp_mbedtls_whyf(why, why_len, "%s (a PEM key is at most %u bytes)",
 		     st.st_size <= 0 ? "empty file" : "too large for a key file", KEY_FILE_MAX);
 		goto out;
 	}
@@ -129,7 +119,7 @@ static int read_key_file(const char *path, int private_key, uint8_t **data, size
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			whyf(why, why_len, "cannot read: %s", n < 0 ? strerror(errno) : "file shrank");
+			cnp_mbedtls_whyf(why, why_len, "cannot read: %s", n < 0 ? strerror(errno) : "file shrank");
 			goto out;
 		}
 		got += (size_t)n;
@@ -153,14 +143,14 @@ static int check_p256(const mbedtls_pk_context *pk, char *why, size_t why_len)
 {
 	mbedtls_pk_type_t t = mbedtls_pk_get_type(pk);
 	if (t != MBEDTLS_PK_ECKEY && t != MBEDTLS_PK_ECDSA) {
-		whyf(why, why_len, "an %s key, not an EC key on P-256 (prime256v1)",
+		cnp_mbedtls_whyf(why, why_len, "an %s key, not an EC key on P-256 (prime256v1)",
 		     mbedtls_pk_get_name(pk));
 		return CNP_ERR_KEY;
 	}
 	const mbedtls_ecp_keypair *kp = mbedtls_pk_ec(*pk);
 	if (kp->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
 		const mbedtls_ecp_curve_info *ci = mbedtls_ecp_curve_info_from_grp_id(kp->grp.id);
-		whyf(why, why_len,
+		cnp_mbedtls_whyf(why, why_len,
 		     "an EC key on curve %s; canopy signs with P-256 only "
 		     "(openssl ecparam -name prime256v1 -genkey)",
 		     ci ? ci->name : "(unknown)");
@@ -196,12 +186,12 @@ int cnp_signer_load(const char *path, struct cnp_signer **out, char *why, size_t
 		char d[160];
 		detail(mrc, d, sizeof(d));
 		if (mrc == MBEDTLS_ERR_PK_PASSWORD_REQUIRED)
-			whyf(why, why_len, "the key is encrypted; canopy needs an unencrypted key "
+			cnp_mbedtls_whyf(why, why_len, "the key is encrypted; canopy needs an unencrypted key "
 			     "protected by its file mode (%s)", d);
 		else if (strstr((const char *)text, "PUBLIC KEY"))
-			whyf(why, why_len, "this is a public key; signing needs the private key (%s)", d);
+			cnp_mbedtls_whyf(why, why_len, "this is a public key; give the private key (%s)", d);
 		else
-			whyf(why, why_len, "not a PEM EC private key (%s)", d);
+			cnp_mbedtls_whyf(why, why_len, "not a PEM EC private key (%s)", d);
 		goto out;
 	}
 	rc = check_p256(&s->pk, why, why_len);
@@ -289,10 +279,10 @@ int cnp_verifier_load(const char *path, struct cnp_verifier **out, char *why, si
 		char d[160];
 		detail(mrc, d, sizeof(d));
 		if (strstr((const char *)text, "PRIVATE KEY"))
-			whyf(why, why_len, "this is a private key; give the public key "
+			cnp_mbedtls_whyf(why, why_len, "this is a private key; give the public key "
 			     "(openssl ec -in KEY -pubout) (%s)", d);
 		else
-			whyf(why, why_len, "not a PEM public key (%s)", d);
+			cnp_mbedtls_whyf(why, why_len, "not a PEM public key (%s)", d);
 		goto out;
 	}
 	rc = check_p256(&v->pk, why, why_len);

@@ -65,3 +65,18 @@ int check_finish(void)
 	printf("%u passed, %u failed\n", check_passed, check_failed);
 	return check_failed ? 1 : 0;
 }
+
+void check_hex_lines(const uint8_t *p, size_t n, const char *label)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		size_t k;
+		for (k = 0; k < 16 && i + k < n; k++)
+			printf("%02X%s", p[i + k], k == 7 ? "  " : " ");
+		if (i == 0 && label) {
+			for (; k < 16; k++)
+				printf("   %s", k == 7 ? " " : "");
+			printf("  %s", label);
+		}
+		printf("\n");
+	}
+}

@@ -26,6 +26,10 @@ int check_write_file(const char *path, const void *data, size_t len);
 /* $CANOPY_DATA, or ../shared/data beside the source tree; NULL if absent. */
 const char *check_data_dir(void);
 
+/* Prints p[0..n) as hex, 16 bytes a line, `label` after the first line
+ * (the layout of the worked examples in docs/FORMAT.md). */
+void check_hex_lines(const uint8_t *p, size_t n, const char *label);
+
 #define CHECK(expr) check_report(!!(expr), __FILE__, __LINE__, #expr, NULL)
 
 #define CHECK_EQ(a, b)                                                         \

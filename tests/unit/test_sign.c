@@ -529,21 +529,6 @@ static void test_example_reproducible(void)
 	cnp_free(e2);
 }
 
-static void hex_lines(const uint8_t *p, size_t n, const char *label)
-{
-	for (size_t i = 0; i < n; i += 16) {
-		size_t k;
-		for (k = 0; k < 16 && i + k < n; k++)
-			printf("%02X%s", p[i + k], k == 7 ? "  " : " ");
-		if (i == 0 && label) {
-			for (; k < 16; k++)
-				printf("   %s", k == 7 ? " " : "");
-			printf("  %s", label);
-		}
-		printf("\n");
-	}
-}
-
 static uint32_t le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -563,16 +548,16 @@ static int print_example(void)
 	uint8_t hash[32];
 	char hex[65];
 	printf("# %zu bytes; signed with tests/data/keys/test-only-p256-a.key.pem\n", len);
-	hex_lines(e, CNP_BATCH_HEADER_LEN, "header");
+	check_hex_lines(e, CNP_BATCH_HEADER_LEN, "header");
 	printf("%.*s\n", (int)mlen, (const char *)e + CNP_BATCH_HEADER_LEN);
-	hex_lines(e + sec, CNP_BATCH_SECTION_HEADER_LEN, "section header");
-	hex_lines(e + sec + CNP_BATCH_SECTION_HEADER_LEN, body, "section body (zlib)");
+	check_hex_lines(e + sec, CNP_BATCH_SECTION_HEADER_LEN, "section header");
+	check_hex_lines(e + sec + CNP_BATCH_SECTION_HEADER_LEN, body, "section body (zlib)");
 	cnp_sha256(e, sig, hash);
 	cnp_hex(hash, 32, hex);
 	printf("# SHA-256 of bytes 0..%zu (what is signed): %s\n", sig - 1, hex);
-	hex_lines(e + sig, CNP_BATCH_SIG_HEADER_LEN, "signature block header");
-	hex_lines(e + sig + CNP_BATCH_SIG_HEADER_LEN, slen, "DER signature");
-	hex_lines(e + len - 32, 32, "SHA-256 of all bytes before");
+	check_hex_lines(e + sig, CNP_BATCH_SIG_HEADER_LEN, "signature block header");
+	check_hex_lines(e + sig + CNP_BATCH_SIG_HEADER_LEN, slen, "DER signature");
+	check_hex_lines(e + len - 32, 32, "SHA-256 of all bytes before");
 	cnp_free(e);
 	return check_failed ? 1 : 0;
 }
