@@ -7,6 +7,10 @@
  *
  * With "loop", the log starts again at its end, its timestamps shifted so
  * that time keeps going forward: pass k adds k x (last - first + 1 ms).
+ *
+ * A replay that does not loop can resume (tell/seek): the position is the
+ * byte offset and line number after a frame, so an agent restarted after a
+ * crash continues with the first frame its journal does not hold.
  */
 #include "drivers/pace.h"
 #include "drivers/source.h"
@@ -19,6 +23,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +36,13 @@ struct candump_source {
 	char *path;
 	char *buf;         /* BLOCK + one line of carry-over */
 	size_t pos, len;   /* unparsed bytes are buf[pos..len) */
+	uint64_t buf_off;  /* file offset of buf[0] */
+	uint64_t ident;    /* hash of the path and the file's size */
+	struct cnp_source_pos *ends; /* after each frame of the last read */
+	size_t ends_cap;
+	struct cnp_source_pos start; /* before the first frame of the last read */
+	struct cnp_source_pos last_end; /* after the last frame delivered */
+	struct cnp_source_pos pending_end;
 	int eof;
 	uint64_t line_no;
 	int skipping;      /* inside an over-long line: drop to its end */
@@ -52,6 +64,7 @@ static int refill(struct candump_source *s)
 {
 	if (s->pos > 0) {
 		memmove(s->buf, s->buf + s->pos, s->len - s->pos);
+		s->buf_off += s->pos;
 		s->len -= s->pos;
 		s->pos = 0;
 	}
@@ -144,17 +157,34 @@ static int next_frame(struct candump_source *s, struct cnp_frame *f)
 	return CNP_OK;
 }
 
+static void here(const struct candump_source *s, struct cnp_source_pos *pos)
+{
+	pos->ident = s->ident;
+	pos->offset = s->buf_off + s->pos;
+	pos->line = s->line_no;
+	pos->malformed = s->base.stats.malformed;
+}
+
 static int candump_read(struct cnp_source *src, struct cnp_frame *frames, size_t max,
                         size_t *n, uint64_t *wait_us)
 {
 	struct candump_source *s = (struct candump_source *)src;
 	*n = 0;
 	*wait_us = 0;
+	if (max > s->ends_cap) {
+		struct cnp_source_pos *e = cnp_realloc(s->ends, max * sizeof(*e));
+		if (!e)
+			return CNP_ERR_NOMEM;
+		s->ends = e;
+		s->ends_cap = max;
+	}
+	s->start = s->last_end;
 	while (*n < max) {
 		struct cnp_frame *f = &frames[*n];
 		if (s->have_pending) {
 			*f = s->pending;
 			s->have_pending = 0;
+			s->ends[*n] = s->pending_end;
 		} else {
 			int rc = next_frame(s, f);
 			if (rc == CNP_ERR_AGAIN)
@@ -167,6 +197,7 @@ static int candump_read(struct cnp_source *src, struct cnp_frame *frames, size_t
 				}
 				clearerr(s->f);
 				s->pos = s->len = 0;
+				s->buf_off = 0;
 				s->eof = 0;
 				s->line_no = 0;
 				s->frames_this_pass = 0;
@@ -191,19 +222,48 @@ static int candump_read(struct cnp_source *src, struct cnp_frame *frames, size_t
 				s->file_first_ts = f->ts_us;
 			f->ts_us += s->loop_offset;
 			s->frames_this_pass++;
+			here(s, &s->ends[*n]);
 		}
 		if (s->pace == CNP_PACE_RECORDED) {
 			uint64_t wait = cnp_pacer_wait(&s->pacer, f->ts_us, cnp_clock_mono_us());
 			if (wait > 0) {
 				s->pending = *f;
+				s->pending_end = s->ends[*n];
 				s->have_pending = 1;
 				*wait_us = wait;
 				return CNP_OK;
 			}
 		}
+		s->last_end = s->ends[*n];
 		(*n)++;
 		s->base.stats.frames++;
 	}
+	return CNP_OK;
+}
+
+static void candump_tell(const struct cnp_source *src, size_t k, struct cnp_source_pos *pos)
+{
+	const struct candump_source *s = (const struct candump_source *)src;
+	*pos = k == 0 ? s->start : s->ends[k - 1];
+}
+
+static int candump_seek(struct cnp_source *src, const struct cnp_source_pos *pos)
+{
+	struct candump_source *s = (struct candump_source *)src;
+	if (s->loop || pos->ident != s->ident)
+		return CNP_ERR_UNSUPPORTED;
+	if (fseeko(s->f, (off_t)pos->offset, SEEK_SET) != 0) {
+		cnp_error("%s: cannot seek to byte %" PRIu64 ": %s", s->path, pos->offset,
+		          strerror(errno));
+		return CNP_ERR_IO;
+	}
+	s->pos = s->len = 0;
+	s->buf_off = pos->offset;
+	s->eof = 0;
+	s->skipping = 0;
+	s->line_no = pos->line;
+	s->base.stats.malformed = pos->malformed;
+	s->last_end = *pos;
 	return CNP_OK;
 }
 
@@ -212,6 +272,7 @@ static void candump_destroy(struct cnp_source *src)
 	struct candump_source *s = (struct candump_source *)src;
 	if (s->f)
 		fclose(s->f);
+	cnp_free(s->ends);
 	cnp_free(s->buf);
 	cnp_free(s->path);
 	cnp_free(s);
@@ -221,6 +282,8 @@ static const struct cnp_source_ops candump_ops = {
 	.type = "candump",
 	.read = candump_read,
 	.destroy = candump_destroy,
+	.tell = candump_tell,
+	.seek = candump_seek,
 };
 
 int cnp_candump_source_create(const struct cnp_source_config *cfg,
@@ -246,6 +309,15 @@ int cnp_candump_source_create(const struct cnp_source_config *cfg,
 		candump_destroy(&s->base);
 		return CNP_ERR_IO;
 	}
+	/* The identity a resumed position must match: same path, same size. */
+	struct stat st;
+	uint64_t h = 0xcbf29ce484222325u;
+	for (const char *c = cfg->path; *c; c++)
+		h = (h ^ (uint8_t)*c) * 0x100000001b3u;
+	if (fstat(fileno(s->f), &st) == 0)
+		h = (h ^ (uint64_t)st.st_size) * 0x100000001b3u;
+	s->ident = h;
+	here(s, &s->last_end);
 	*out = &s->base;
 	return CNP_OK;
 }

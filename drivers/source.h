@@ -5,6 +5,9 @@
  * Operations:
  *   read    mandatory. Non-blocking: returns at once with what is ready.
  *   destroy mandatory.
+ *   tell    optional: where the source stands, so that a restarted agent
+ *           can resume after the last frame it journaled (a replayed log).
+ *   seek    optional, with tell: resume at a position tell gave.
  */
 #ifndef CNP_SOURCE_H
 #define CNP_SOURCE_H
@@ -51,6 +54,17 @@ struct cnp_source_stats {
 	struct cnp_can_error_stats errors;
 };
 
+/*
+ * A resumable source's position, opaque to the agent, which stores it in
+ * the frame journal (firmware/journal.h) next to the frames it covers.
+ */
+struct cnp_source_pos {
+	uint64_t ident;     /* which input (a hash of the log's path and size) */
+	uint64_t offset;    /* bytes of input consumed */
+	uint64_t line;      /* lines consumed */
+	uint64_t malformed; /* stats.malformed at that point */
+};
+
 struct cnp_source;
 
 struct cnp_source_ops {
@@ -66,6 +80,21 @@ struct cnp_source_ops {
 	int (*read)(struct cnp_source *src, struct cnp_frame *frames, size_t max,
 	            size_t *n, uint64_t *wait_us);
 	void (*destroy)(struct cnp_source *src);
+	/*
+	 * Optional. The position just after the first k frames (0 <= k <= *n)
+	 * the last read() delivered. Never fails.
+	 */
+	void (*tell)(const struct cnp_source *src, size_t k, struct cnp_source_pos *pos);
+	/*
+	 * Optional. Continues at `pos` (from tell, maybe of an earlier run):
+	 * the next read() delivers the frame after it, and stats.malformed
+	 * starts from pos->malformed. Only before the first read().
+	 * @retval CNP_ERR_UNSUPPORTED the position is not of this input (other
+	 *                             file, changed size) or cannot be resumed
+	 *                             (a looping replay); nothing changed
+	 * @retval CNP_ERR_IO          the seek failed (logged)
+	 */
+	int (*seek)(struct cnp_source *src, const struct cnp_source_pos *pos);
 };
 
 struct cnp_source {

@@ -5,6 +5,7 @@
 #include "firmware/candump.h"
 #include "firmware/capture.h"
 #include "firmware/error.h"
+#include "firmware/journal.h"
 #include "firmware/spool.h"
 #include "firmware/status.h"
 #include "firmware/uploader.h"
@@ -74,8 +75,23 @@ struct cnp_agent {
 	uint64_t pending_retry_mono;
 	struct cnp_agent_summary sum;
 	struct ops ops;
+	/* Frame journal (NULL when spool.journal is false) and what a previous
+	 * run left in it; carry: recovered frames the next restart keeps. */
+	struct cnp_journal *journal;
+	struct cnp_journal_recovered rec;
+	const struct cnp_frame *carry;
+	size_t carry_n;
+	/* The read being added: frames [chunk_from, chunk_k) are not journaled
+	 * yet, a->frames[chunk_k] is going in. */
+	int chunk_active;
+	unsigned chunk_src;
+	size_t chunk_from, chunk_k;
 	struct cnp_frame frames[READ_CHUNK];
 };
+
+static int seal(struct cnp_agent *a);
+static int recover_journal(struct cnp_agent *a);
+static int add_frame(struct cnp_agent *a, const struct cnp_frame *f);
 
 int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 {
@@ -134,6 +150,11 @@ int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 	if (rc != CNP_OK)
 		goto fail;
 	ops_init(a);
+	if (cfg->spool_journal) {
+		rc = recover_journal(a);
+		if (rc != CNP_OK)
+			goto fail;
+	}
 	*out = a;
 	return CNP_OK;
 fail:
@@ -155,6 +176,8 @@ void cnp_agent_destroy(struct cnp_agent *a)
 	cnp_signer_destroy(a->signer);
 	cnp_verifier_destroy(a->encrypt_to);
 	cnp_spool_close(a->spool);
+	cnp_journal_close(a->journal);
+	cnp_free(a->rec.frames);
 	cnp_free(a->pending);
 	cnp_free(a);
 }
@@ -168,7 +191,24 @@ int cnp_agent_add_source(struct cnp_agent *a, struct cnp_source *src)
 {
 	if (a->n_sources >= CNP_MAX_SOURCES)
 		return CNP_ERR_FULL;
-	a->sources[a->n_sources++] = src;
+	unsigned i = a->n_sources++;
+	a->sources[i] = src;
+	if (a->journal && a->rec.has_pos[i]) {
+		const struct cnp_source_pos *p = &a->rec.pos[i];
+		int rc = src->ops->seek ? src->ops->seek(src, p) : CNP_ERR_UNSUPPORTED;
+		if (rc == CNP_OK) {
+			cnp_info("source %u (%s): resuming after line %" PRIu64
+			         ", the last one the journal holds",
+			         i, src->ops->type, p->line);
+		} else {
+			cnp_warn("source %u (%s): cannot resume where the last run stopped (%s); "
+			         "reading from the start",
+			         i, src->ops->type,
+			         rc == CNP_ERR_UNSUPPORTED ? "the input changed or loops"
+			                                   : cnp_strerror(rc));
+			cnp_journal_forget(a->journal, i);
+		}
+	}
 	return CNP_OK;
 }
 
@@ -188,6 +228,79 @@ static uint64_t total_malformed(const struct cnp_agent *a)
 	return n;
 }
 
+/*
+ * Starts the journal of the next batch, once the last one is stored (or at
+ * start). A failure is logged; appends then wait for the next restart, and
+ * a crash meanwhile loses the open batch of a live source (a replay
+ * resumes where the stored batches end).
+ */
+static void restart_journal(struct cnp_agent *a)
+{
+	if (!a->journal)
+		return;
+	uint64_t seq;
+	int has_prev;
+	uint8_t prev[CNP_SHA256_LEN];
+	cnp_spool_next(a->spool, &seq, &has_prev, prev);
+	cnp_journal_restart(a->journal, cnp_spool_boot(a->spool), seq, a->malformed_reported,
+	                    &a->ifaces, a->carry, a->carry_n);
+}
+
+/*
+ * Reads back what the journal of the last run holds: the interface table,
+ * the sources' positions (applied in cnp_agent_add_source) and, unless the
+ * batch they were meant for was stored after all, the frames, which go
+ * into the open batch again.
+ */
+static int recover_journal(struct cnp_agent *a)
+{
+	struct cnp_journal_recovered *r = &a->rec;
+	int rc = cnp_journal_open(a->cfg.spool_dir, a->cfg.spool_sync_interval_ms * 1000u,
+	                          &a->journal, r);
+	if (rc != CNP_OK)
+		return rc;
+	if (!r->found)
+		return (restart_journal(a), CNP_OK);
+	a->ifaces = r->ifaces;
+	if (cnp_spool_was_stored(a->spool, r->boot, r->seq)) {
+		/* The crash came after the batch was stored: its frames are safe,
+		 * and the malformed lines up to the positions are reported. */
+		cnp_info("journal: its %zu frames are in batch %08" PRIu32 "-%012" PRIu64
+		         " already", r->n_frames, r->boot, r->seq);
+		for (unsigned i = 0; i < CNP_MAX_SOURCES; i++)
+			if (r->has_pos[i])
+				a->malformed_reported += r->pos[i].malformed;
+		r->n_frames = 0;
+	} else {
+		a->malformed_reported = r->malformed_reported;
+		cnp_info("journal: recovered %zu frames of the batch open when the last run "
+		         "stopped", r->n_frames);
+	}
+	size_t k0 = 0;
+	for (size_t k = 0; k < r->n_frames; k++) {
+		/* Should a batch fill up on the way (batch.max_bytes shrank
+		 * since), the journal restarts with the frames not stored yet. */
+		a->carry = &r->frames[k];
+		a->carry_n = r->n_frames - k;
+		uint64_t stored = a->sum.batches;
+		rc = add_frame(a, &r->frames[k]);
+		if (rc != CNP_OK) {
+			cnp_error("journal: cannot batch the recovered frames (%s); they stay in "
+			          "the journal",
+			          cnp_strerror(rc));
+			return rc;
+		}
+		if (a->sum.batches != stored)
+			k0 = k;
+	}
+	a->carry = &r->frames[k0];
+	a->carry_n = r->n_frames - k0;
+	restart_journal(a);
+	a->carry = NULL;
+	a->carry_n = 0;
+	return CNP_OK;
+}
+
 /* Stores the pending sealed batch. CNP_OK once it is in the spool. */
 static int store_pending(struct cnp_agent *a)
 {
@@ -205,6 +318,7 @@ static int store_pending(struct cnp_agent *a)
 	cnp_free(a->pending);
 	a->pending = NULL;
 	cnp_uploader_kick(a->uploader);
+	restart_journal(a);
 	return CNP_OK;
 }
 
@@ -250,6 +364,30 @@ static int seal(struct cnp_agent *a)
 	return store_pending(a);
 }
 
+/* Journals frames [from, to) of the last read of source `src`. */
+static void journal_frames(struct cnp_agent *a, unsigned src, size_t from, size_t to)
+{
+	struct cnp_source *s = a->sources[src];
+	struct cnp_source_pos pos;
+	if (s->ops->tell)
+		s->ops->tell(s, to, &pos);
+	cnp_journal_append(a->journal, src, &a->frames[from], to - from,
+	                   s->ops->tell ? &pos : NULL, &a->ifaces, cnp_clock_mono_us());
+}
+
+/*
+ * The open batch is full while the frames of a read go in: journal those
+ * that went in before it is sealed, so the journal's position ends where
+ * the batch does.
+ */
+static void journal_cut(struct cnp_agent *a)
+{
+	if (!a->journal || !a->chunk_active || a->chunk_k == a->chunk_from)
+		return;
+	journal_frames(a, a->chunk_src, a->chunk_from, a->chunk_k);
+	a->chunk_from = a->chunk_k;
+}
+
 /* One thing for the open batch: a frame, a signal sample or an event. */
 struct item {
 	const struct cnp_frame *f;
@@ -271,6 +409,7 @@ static int put_item(struct cnp_agent *a, const struct item *it)
 {
 	int rc = writer_put(a, it);
 	if (rc == CNP_ERR_FULL) {
+		journal_cut(a);
 		rc = seal(a);
 		while (a->pending) {
 			if (cnp_signals_peek() & CNP_SIG_STOP)
@@ -340,6 +479,30 @@ static int add_frame(struct cnp_agent *a, const struct cnp_frame *f)
 	return rc;
 }
 
+/*
+ * Adds the n frames source `src` just read (a->frames) and journals them:
+ * one append per batch they went to, with the source's position after
+ * them. *done says how many went in; the rest are read again after a
+ * restart (the journal's position is before them).
+ */
+static int add_frames(struct cnp_agent *a, unsigned src, size_t n, size_t *done)
+{
+	int rc = CNP_OK;
+	a->chunk_src = src;
+	a->chunk_from = 0;
+	a->chunk_active = 1;
+	for (*done = 0; *done < n; (*done)++) {
+		a->chunk_k = *done;
+		rc = add_frame(a, &a->frames[*done]);
+		if (rc != CNP_OK)
+			break;
+	}
+	a->chunk_active = 0;
+	if (a->journal && *done > a->chunk_from)
+		journal_frames(a, src, a->chunk_from, *done);
+	return rc;
+}
+
 int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 {
 	int rc = cnp_uploader_start(a->uploader);
@@ -347,6 +510,9 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 		cnp_error("cannot start the upload thread");
 		return rc;
 	}
+	/* Sources that could not resume count their malformed lines afresh. */
+	if (total_malformed(a) < a->malformed_reported)
+		a->malformed_reported = total_malformed(a);
 	int fatal = CNP_OK;
 	cnp_service_notify("READY=1");
 	for (;;) {
@@ -385,8 +551,9 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 			size_t n = 0;
 			uint64_t w = 0;
 			rc = a->sources[i]->ops->read(a->sources[i], a->frames, READ_CHUNK, &n, &w);
-			for (size_t k = 0; k < n; k++) {
-				int arc = add_frame(a, &a->frames[k]);
+			if (n > 0) {
+				size_t k;
+				int arc = add_frames(a, i, n, &k);
 				if (arc != CNP_OK) {
 					cnp_error("stopping with %zu frames of the last read not stored: %s",
 					          n - k, cnp_strerror(arc));
@@ -437,6 +604,8 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 			if (batches == 0)
 				break;
 		}
+		if (a->journal)
+			cnp_journal_tick(a->journal, now);
 		if (got == 0)
 			cnp_sleep_us(wait < MAX_IDLE_US ? (wait ? wait : 1000) : MAX_IDLE_US);
 	}

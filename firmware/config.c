@@ -604,11 +604,15 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 
 	const cJSON *spool = object_at(c, root, "spool", "$.spool", 1);
 	if (spool) {
-		static const char *const sk[] = {"dir", "max_bytes", NULL};
+		static const char *const sk[] = {"dir", "max_bytes", "journal", "sync_interval_ms",
+		                                 NULL};
 		check_keys(c, spool, "$.spool", sk);
 		get_path(c, spool, "dir", "$.spool.dir", cfg->spool_dir, sizeof(cfg->spool_dir), 1);
 		get_uint(c, spool, "max_bytes", "$.spool.max_bytes", 65536, UINT64_MAX / 2,
 		         &cfg->spool_max_bytes);
+		get_bool(c, spool, "journal", "$.spool.journal", &cfg->spool_journal);
+		get_uint(c, spool, "sync_interval_ms", "$.spool.sync_interval_ms", 0, 3600000,
+		         &cfg->spool_sync_interval_ms);
 	}
 	if (cfg->spool_max_bytes < 2 * cfg->batch_max_bytes)
 		bad(c, "$.spool.max_bytes", "must hold at least two batches (2 x $.batch.max_bytes = %llu)",
@@ -670,6 +674,8 @@ static void defaults(struct cnp_config *cfg)
 	cfg->batch_max_age_ms = CNP_DEFAULT_BATCH_MAX_AGE_MS;
 	cfg->zlib_level = CNP_DEFAULT_ZLIB_LEVEL;
 	cfg->spool_max_bytes = CNP_DEFAULT_SPOOL_MAX_BYTES;
+	cfg->spool_journal = 1;
+	cfg->spool_sync_interval_ms = CNP_DEFAULT_SPOOL_SYNC_INTERVAL_MS;
 	cfg->upload.backoff_base_ms = CNP_DEFAULT_BACKOFF_BASE_MS;
 	cfg->upload.backoff_cap_ms = CNP_DEFAULT_BACKOFF_CAP_MS;
 	cfg->status_interval_ms = CNP_DEFAULT_STATUS_INTERVAL_MS;

@@ -109,6 +109,8 @@ struct cnp_config {
 
 	char spool_dir[CNP_PATH_MAX];
 	uint64_t spool_max_bytes;
+	int spool_journal;                /* journal frames of the open batch */
+	uint64_t spool_sync_interval_ms;  /* journal fdatasync period, 0: always */
 
 	struct cnp_endpoint_config endpoints[CNP_UPLOADER_MAX_ENDPOINTS];
 	unsigned n_endpoints;
@@ -132,6 +134,8 @@ struct cnp_config {
 #define CNP_DEFAULT_BATCH_MAX_AGE_MS 10000u
 #define CNP_DEFAULT_ZLIB_LEVEL 6
 #define CNP_DEFAULT_SPOOL_MAX_BYTES (256u * 1024u * 1024u)
+/* A power cut loses at most this much of the open batch. */
+#define CNP_DEFAULT_SPOOL_SYNC_INTERVAL_MS 1000u
 #define CNP_DEFAULT_BACKOFF_BASE_MS 500u
 #define CNP_DEFAULT_BACKOFF_CAP_MS 60000u
 #define CNP_DEFAULT_STATUS_INTERVAL_MS 2000u

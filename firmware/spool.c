@@ -46,8 +46,39 @@ struct cnp_spool {
 	uint64_t next_seq;
 	int has_prev;
 	uint8_t prev[CNP_SHA256_LEN];
+	/* Frames dropped since the spool was made (cumulative, in state.json),
+	 * how many of them batches already reported, and how many the batch
+	 * being stored reports (committed when it is stored). */
 	uint64_t dropped_full, dropped_corrupt;
+	uint64_t reported_full, reported_corrupt;
+	uint64_t taken_full, taken_corrupt;
+	/* The last batch stored, in any boot: (boot, seq) of the newest name. */
+	int has_last;
+	uint32_t last_boot;
+	uint64_t last_seq;
+	/* Found by the scan: stored batches newer than state.json's last. */
+	int stale_found, scan_has_max;
+	uint32_t scan_boot;
+	uint64_t scan_seq;
 };
+
+/* Orders batch identities as their names sort. */
+static int after(uint32_t b1, uint64_t s1, uint32_t b2, uint64_t s2)
+{
+	return b1 > b2 || (b1 == b2 && s1 > s2);
+}
+
+static int parse_name(const char *name, uint32_t *boot, uint64_t *seq)
+{
+	unsigned long b;
+	unsigned long long q;
+	char tail[8];
+	if (sscanf(name, "%8lu-%12llu%7s", &b, &q, tail) != 3 || strcmp(tail, ".cnp") != 0)
+		return CNP_ERR_INVAL;
+	*boot = (uint32_t)b;
+	*seq = q;
+	return CNP_OK;
+}
 
 static int path_of(const struct cnp_spool *s, const char *name, char *out, size_t cap)
 {
@@ -63,8 +94,12 @@ static int write_state(struct cnp_spool *s)
 	int n = snprintf(text, sizeof(text),
 	                 "{\"spool_id\":\"%s\",\"boot\":%" PRIu32 ",\"next_seq\":%" PRIu64
 	                 ",\"last_sha256\":\"%s\",\"dropped_spool_full\":%" PRIu64
-	                 ",\"dropped_corrupt\":%" PRIu64 "}\n",
-	                 s->id, s->boot, s->next_seq, hex, s->dropped_full, s->dropped_corrupt);
+	                 ",\"dropped_corrupt\":%" PRIu64 ",\"last_boot\":%" PRIu32
+	                 ",\"last_seq\":%" PRIu64 ",\"has_last\":%d,\"reported_spool_full\":%" PRIu64
+	                 ",\"reported_corrupt\":%" PRIu64 "}\n",
+	                 s->id, s->boot, s->next_seq, hex, s->dropped_full, s->dropped_corrupt,
+	                 s->last_boot, s->last_seq, s->has_last, s->reported_full,
+	                 s->reported_corrupt);
 	int rc = cnp_fs_write_atomic(s->dir, STATE_FILE, text, (size_t)n);
 	if (rc != CNP_OK)
 		cnp_error("spool %s: cannot write %s: %s", s->dir, STATE_FILE, cnp_fs_last_error());
@@ -112,6 +147,20 @@ static void read_state(struct cnp_spool *s)
 		if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "dropped_corrupt"),
 		                   UINT64_MAX, &v))
 			s->dropped_corrupt = v;
+		if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "reported_spool_full"),
+		                   UINT64_MAX, &v))
+			s->reported_full = v;
+		if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "reported_corrupt"),
+		                   UINT64_MAX, &v))
+			s->reported_corrupt = v;
+		uint64_t lb, ls, hl;
+		if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "has_last"), 1, &hl) &&
+		    !cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "last_boot"), UINT32_MAX, &lb) &&
+		    !cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "last_seq"), UINT64_MAX, &ls)) {
+			s->has_last = hl != 0;
+			s->last_boot = (uint32_t)lb;
+			s->last_seq = ls;
+		}
 	}
 	cJSON_Delete(j);
 	cnp_free(text);
@@ -214,6 +263,21 @@ static int scan_cb(const char *name, void *arg)
 		return 0;
 	}
 	cnp_free(data);
+	uint32_t boot;
+	uint64_t seq;
+	if (parse_name(name, &boot, &seq) == CNP_OK &&
+	    (!s->has_last || after(boot, seq, s->last_boot, s->last_seq))) {
+		/* Stored, but the crash came before state.json said so: the drop
+		 * counts it carries are reported, not to be reported again. */
+		s->reported_full += b.dropped[CNP_DROP_SPOOL_FULL];
+		s->reported_corrupt += b.dropped[CNP_DROP_CORRUPT];
+		s->stale_found = 1;
+		if (!s->scan_has_max || after(boot, seq, s->scan_boot, s->scan_seq)) {
+			s->scan_has_max = 1;
+			s->scan_boot = boot;
+			s->scan_seq = seq;
+		}
+	}
 	uint64_t mtime;
 	if (cnp_fs_mtime_us(path, &mtime) != CNP_OK)
 		mtime = cnp_clock_wall_us();
@@ -247,7 +311,7 @@ int cnp_spool_open(const struct cnp_spool_config *cfg, struct cnp_spool **out)
 		cnp_random_bytes(raw, sizeof(raw));
 		cnp_hex(raw, sizeof(raw), s->id);
 	}
-	uint32_t old_corrupt = (uint32_t)s->dropped_corrupt;
+	uint64_t old_corrupt = s->dropped_corrupt;
 	rc = cnp_fs_list(s->dir, scan_cb, s);
 	if (rc != CNP_OK) {
 		if (rc != CNP_ERR_NOMEM)
@@ -257,6 +321,15 @@ int cnp_spool_open(const struct cnp_spool_config *cfg, struct cnp_spool **out)
 	}
 	if (s->count > 1)
 		qsort(s->entries, s->count, sizeof(*s->entries), cmp_entry);
+	if (s->scan_has_max) {
+		s->has_last = 1;
+		s->last_boot = s->scan_boot;
+		s->last_seq = s->scan_seq;
+	}
+	if (s->reported_full > s->dropped_full)
+		s->reported_full = s->dropped_full;
+	if (s->reported_corrupt > s->dropped_corrupt)
+		s->reported_corrupt = s->dropped_corrupt;
 	/* Never reuse a boot number that a stored batch carries. */
 	for (size_t i = 0; i < s->count; i++) {
 		unsigned long b = strtoul(s->entries[i].name, NULL, 10);
@@ -323,6 +396,7 @@ int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
 	cnp_mutex_lock(s->lock);
 	/* Make room first: oldest batches that are not being uploaded go. */
 	size_t i = 0;
+	int evicted = 0;
 	while (s->bytes + len > s->max_bytes && i < s->count) {
 		if (s->entries[i].checked_out) {
 			i++;
@@ -335,7 +409,11 @@ int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
 		         s->entries[i].name, s->entries[i].frames);
 		s->dropped_full += s->entries[i].frames;
 		remove_at(s, i);
+		evicted = 1;
 	}
+	/* The count must survive a crash before the batch is stored. */
+	if (evicted)
+		write_state(s);
 	int rc = cnp_fs_write_atomic(s->dir, name, data, len);
 	if (rc != CNP_OK) {
 		cnp_error("spool %s: cannot write %s: %s", s->dir, name, cnp_fs_last_error());
@@ -348,6 +426,11 @@ int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
 	memcpy(s->entries[s->count - 1].digest, digest, CNP_SHA256_LEN);
 	s->entries[s->count - 1].crc32 = cnp_crc32(data, len);
 	s->next_seq = seq + 1;
+	s->has_last = 1;
+	s->last_boot = s->boot;
+	s->last_seq = seq;
+	s->reported_full = s->taken_full;
+	s->reported_corrupt = s->taken_corrupt;
 	s->has_prev = 1;
 	memcpy(s->prev, digest, CNP_SHA256_LEN);
 	/* The batch is safe even if this fails: the next boot number is
@@ -433,6 +516,7 @@ void cnp_spool_quarantine(struct cnp_spool *s, const char *name, uint32_t frames
 		quarantine_file(s, name);
 		s->dropped_corrupt += frames ? frames : 1;
 		remove_at(s, i);
+		write_state(s);
 	}
 	cnp_mutex_unlock(s->lock);
 }
@@ -449,10 +533,10 @@ int cnp_spool_read(struct cnp_spool *s, const char *name, uint8_t **data, size_t
 void cnp_spool_take_dropped(struct cnp_spool *s, uint64_t *spool_full, uint64_t *corrupt)
 {
 	cnp_mutex_lock(s->lock);
-	*spool_full = s->dropped_full;
-	*corrupt = s->dropped_corrupt;
-	s->dropped_full = 0;
-	s->dropped_corrupt = 0;
+	*spool_full = s->dropped_full - s->reported_full;
+	*corrupt = s->dropped_corrupt - s->reported_corrupt;
+	s->taken_full = s->dropped_full;
+	s->taken_corrupt = s->dropped_corrupt;
 	cnp_mutex_unlock(s->lock);
 }
 
@@ -467,6 +551,14 @@ int cnp_spool_oldest_wall_us(struct cnp_spool *s, uint64_t *wall_us)
 	}
 	cnp_mutex_unlock(s->lock);
 	return rc;
+}
+
+int cnp_spool_was_stored(struct cnp_spool *s, uint32_t boot, uint64_t seq)
+{
+	cnp_mutex_lock(s->lock);
+	int stored = s->has_last && !after(boot, seq, s->last_boot, s->last_seq);
+	cnp_mutex_unlock(s->lock);
+	return stored;
 }
 
 void cnp_spool_usage(struct cnp_spool *s, unsigned *batches, uint64_t *bytes)

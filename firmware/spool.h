@@ -98,8 +98,14 @@ void cnp_spool_quarantine(struct cnp_spool *s, const char *name,
 int cnp_spool_read(struct cnp_spool *s, const char *name, uint8_t **data,
                    size_t *len);
 
-/* Frames lost by eviction (spool_full) and corruption since the last call,
- * then zeroes them; they go into the next batch's manifest. */
+/*
+ * Frames lost by eviction (spool_full) and corruption not yet reported by a
+ * stored batch; they go into the manifest of the batch being sealed, and
+ * count as reported once cnp_spool_put() stores it (so a batch that is
+ * never stored leaves them for the next one). The counts live in
+ * state.json: a crash between storing a batch and updating state.json is
+ * recognised on open, so no drop is reported twice or not at all.
+ */
 void cnp_spool_take_dropped(struct cnp_spool *s, uint64_t *spool_full,
                             uint64_t *corrupt);
 
@@ -107,6 +113,13 @@ void cnp_spool_take_dropped(struct cnp_spool *s, uint64_t *spool_full,
  * the Unix epoch; its file's time for batches of earlier runs).
  * @retval CNP_ERR_NOTFOUND the spool is empty */
 int cnp_spool_oldest_wall_us(struct cnp_spool *s, uint64_t *wall_us);
+/*
+ * Nonzero if batch (boot, seq) was stored, whether or not it has been
+ * uploaded since: batch names only grow, and the spool remembers the last
+ * one it stored (in state.json, corrected on open by the batches found).
+ */
+int cnp_spool_was_stored(struct cnp_spool *s, uint32_t boot, uint64_t seq);
+
 /* Batches and bytes stored now. */
 void cnp_spool_usage(struct cnp_spool *s, unsigned *batches, uint64_t *bytes);
 

@@ -60,4 +60,22 @@ int cnp_fs_mtime_us(const char *path, uint64_t *us);
 /* Bytes available to this process on the file system holding `path`. */
 int cnp_fs_free_bytes(const char *path, uint64_t *free_bytes);
 
+/*
+ * An append-only file (the frame journal). Writes go straight to the
+ * kernel (no user-space buffer), so a killed process loses nothing it
+ * appended; cnp_fs_append_sync() makes them survive a power cut too.
+ */
+struct cnp_fs_appender;
+
+/* Opens `path` for appending, creating it (mode 0600) if absent. */
+int cnp_fs_append_open(const char *path, struct cnp_fs_appender **out);
+/* Appends `len` bytes with one write call (retried on EINTR and short
+ * writes). @retval CNP_ERR_IO (disk full included); the file may then end
+ * in a partial record, which its reader must detect. */
+int cnp_fs_append(struct cnp_fs_appender *f, const void *data, size_t len);
+/* fdatasync: everything appended so far is on the medium. */
+int cnp_fs_append_sync(struct cnp_fs_appender *f);
+/* Closes the file (without a sync). Safe on NULL. */
+void cnp_fs_append_close(struct cnp_fs_appender *f);
+
 #endif

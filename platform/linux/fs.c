@@ -249,3 +249,50 @@ int cnp_fs_free_bytes(const char *path, uint64_t *free_bytes)
 	*free_bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
 	return CNP_OK;
 }
+
+struct cnp_fs_appender {
+	int fd;
+};
+
+int cnp_fs_append_open(const char *path, struct cnp_fs_appender **out)
+{
+	struct cnp_fs_appender *f = cnp_calloc(1, sizeof(*f));
+	if (!f)
+		return CNP_ERR_NOMEM;
+	f->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (f->fd < 0) {
+		int rc = map_errno();
+		cnp_free(f);
+		return rc;
+	}
+	*out = f;
+	return CNP_OK;
+}
+
+int cnp_fs_append(struct cnp_fs_appender *f, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	while (len > 0) {
+		ssize_t n = write(f->fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return fail(CNP_ERR_IO);
+		p += n;
+		len -= (size_t)n;
+	}
+	return CNP_OK;
+}
+
+int cnp_fs_append_sync(struct cnp_fs_appender *f)
+{
+	return fdatasync(f->fd) == 0 ? CNP_OK : fail(CNP_ERR_IO);
+}
+
+void cnp_fs_append_close(struct cnp_fs_appender *f)
+{
+	if (!f)
+		return;
+	close(f->fd);
+	cnp_free(f);
+}
