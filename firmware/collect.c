@@ -62,6 +62,7 @@ struct window {
 
 struct vss_pair {
 	char *vss, *dbc;
+	uint32_t slot; /* the DBC signal it names */
 };
 
 struct cnp_collector {
@@ -348,6 +349,7 @@ static int add_vss(struct cctx *x, const cJSON *obj, const char *origin, const c
 			x->origin = o;
 			return x->rc;
 		}
+		c->vss[c->n_vss].slot = slot;
 		c->vss[c->n_vss].vss = cnp_strdup(it->string);
 		c->vss[c->n_vss].dbc = cnp_strdup(it->valuestring);
 		if (!c->vss[c->n_vss].vss || !c->vss[c->n_vss].dbc) {
@@ -363,14 +365,9 @@ static int add_vss(struct cctx *x, const cJSON *obj, const char *origin, const c
 /* The name a slot is collected under: its first VSS name, else "". */
 static const char *vss_name(const struct cnp_collector *c, uint32_t slot)
 {
-	for (unsigned i = 0; i < c->n_vss; i++) {
-		uint32_t s;
-		char why[8];
-		if (resolve(c, c->vss[i].dbc, &s, why, sizeof(why)) ==
-		        CNP_OK &&
-		    s == slot)
+	for (unsigned i = 0; i < c->n_vss; i++)
+		if (c->vss[i].slot == slot)
 			return c->vss[i].vss;
-	}
 	return "";
 }
 
