@@ -104,7 +104,7 @@ int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 	cnp_ifaces_init(&a->ifaces);
 	atomic_init(&a->cancel, 0);
 	/* The parser caps batch.max_bytes at 64 MiB, so it fits size_t. */
-	int rc = cnp_batch_writer_create(&a->writer, &cnp_codec_cols_zlib,
+	int rc = cnp_batch_writer_create(&a->writer, &cnp_codec_cols_ck_zlib,
 	                                 (size_t)cfg->batch_max_bytes, cfg->zlib_level);
 	if (rc != CNP_OK)
 		goto fail;

@@ -25,7 +25,11 @@
 
 #define CNP_BATCH_MAGIC "CNPB"
 #define CNP_BATCH_MAJOR 1
-#define CNP_BATCH_MINOR 2 /* 1: signature block; 2: signal and event sections */
+#define CNP_BATCH_MINOR 3 /* 1: signature block; 2: signal and event sections;
+                             3: raw frames in codec 5 (cols-ck-zlib) */
+/* The minor version written for a batch with signal or event sections and
+ * raw frames in codec 1 or 2. */
+#define CNP_BATCH_MINOR_SIGNALS 2
 /* The minor version written for a batch without signal or event sections:
  * such a batch is readable by every 1.1 reader, byte for byte as before. */
 #define CNP_BATCH_MINOR_RAW 1

@@ -15,7 +15,9 @@
 #include <stdint.h>
 
 #define CNP_CODEC_ROWS_ZLIB 1 /* raw frames, one row each, then zlib */
-#define CNP_CODEC_COLS_ZLIB 2 /* raw frames in columns, then zlib (default) */
+#define CNP_CODEC_COLS_ZLIB 2 /* raw frames in columns, then zlib */
+/* 3 and 4 are the signal and event codecs (firmware/sigcodec.h). */
+#define CNP_CODEC_COLS_CK_ZLIB 5 /* codec 2 with checksums recomputed (default) */
 
 /* Largest decoded payload a reader accepts: bounds memory on hostile input. */
 #define CNP_CODEC_MAX_RAW (64u * 1024u * 1024u)
@@ -60,6 +62,7 @@ struct cnp_frame_codec {
 
 extern const struct cnp_frame_codec cnp_codec_rows_zlib;
 extern const struct cnp_frame_codec cnp_codec_cols_zlib;
+extern const struct cnp_frame_codec cnp_codec_cols_ck_zlib;
 
 /* The codec with this id, or NULL. */
 const struct cnp_frame_codec *cnp_codec_by_id(uint8_t id);

@@ -14,6 +14,17 @@
  * byte-wise differences to the previous one, stored column by column so
  * that unchanged bytes become runs of zeros.
  *
+ * Codec 5 ("cols-ck-zlib") is codec 2 plus one thing: many ECUs end each
+ * payload with a checksum of the other bytes (Honda a nibble sum, Toyota a
+ * byte sum), which differs in nearly every frame and costs 4 to 8 bits of
+ * entropy each time. When every frame of a stream in the batch carries such
+ * a checksum (with a per-stream constant), the stream table says so, the
+ * checksum bits are coded as zero and the decoder computes them again.
+ * Likewise a rolling counter (a bit field that steps by one from frame to
+ * frame, as most ECUs send) is coded as its difference from the expected
+ * step, zero as a rule, so that payloads that differ only in counter and
+ * checksum become repeats.
+ *
  * Memory: frames are held in one buffer of max_bytes, records growing from
  * the front and payload bytes from the back; the stream table is bounded.
  */
@@ -42,6 +53,14 @@
 #define ATTR_FDF 4u
 #define ATTR_STYLE 8u
 
+/* Checksum kinds in the last data byte (codec 5), with a per-stream K. */
+#define CK_NONE 0u
+#define CK_NIBBLE 1u /* low nibble = K - (sum of all other nibbles), mod 16 */
+#define CK_BYTE 2u   /* byte = K + (sum of all other bytes), mod 256 */
+#define CK_MIN_FRAMES 3u
+#define CK_COUNTER 4u /* flag in the checksum byte: a counter field follows */
+#define CTR_SAMPLE 16u /* frames a counter must step through to be chosen */
+
 /* 16 bytes a frame besides its payload: the payload offset is implied
  * (payloads are stored back to front in frame order). */
 struct rec {
@@ -56,6 +75,9 @@ struct stream {
 	uint8_t maxlen;
 	uint8_t varying; /* ATTR_* that differ between frames */
 	uint8_t len, dlc, fd_flags, style; /* of the first frame */
+	uint8_t ck, ck_k; /* codec 5: checksum kind and constant (set by finish) */
+	uint8_t ctr_w, ctr_lo, ctr_j; /* codec 5: counter bits [lo, lo+w) of byte j,
+	                                 w = 0 none (set by finish) */
 };
 
 struct cnp_frame_encoder {
@@ -67,6 +89,7 @@ struct cnp_frame_encoder {
 	unsigned nstreams;
 	uint16_t hash[STREAM_HASH]; /* stream index + 1, 0 = empty */
 	int level;
+	int checksums; /* codec 5: the stream table carries checksum kinds */
 };
 
 /* ---- byte output --------------------------------------------------------- */
@@ -102,7 +125,7 @@ static int64_t unzigzag(uint64_t v)
 
 /* ---- encoder ------------------------------------------------------------- */
 
-static struct cnp_frame_encoder *cols_create(size_t max_bytes, int level)
+static struct cnp_frame_encoder *cols_create(size_t max_bytes, int level, int checksums)
 {
 	if (max_bytes < 1024)
 		max_bytes = 1024;
@@ -116,7 +139,64 @@ static struct cnp_frame_encoder *cols_create(size_t max_bytes, int level)
 	}
 	e->cap = max_bytes;
 	e->level = level;
+	e->checksums = checksums;
 	return e;
+}
+
+static struct cnp_frame_encoder *cols2_create(size_t max_bytes, int level)
+{
+	return cols_create(max_bytes, level, 0);
+}
+
+static struct cnp_frame_encoder *cols5_create(size_t max_bytes, int level)
+{
+	return cols_create(max_bytes, level, 1);
+}
+
+/* ---- checksums (codec 5) ------------------------------------------------- */
+
+/* Sum of the nibbles of p[0..n) and, separately, of the bytes. */
+static void sums(const uint8_t *p, unsigned n, unsigned *nib, unsigned *byte)
+{
+	unsigned sn = 0, sb = 0, k = 0;
+	for (; k + 8 <= n; k += 8) {
+		uint64_t w;
+		memcpy(&w, p + k, 8);
+		uint64_t nb = (w & 0x0F0F0F0F0F0F0F0Full) + ((w >> 4) & 0x0F0F0F0F0F0F0F0Full);
+		sn += (unsigned)((nb * 0x0101010101010101ull) >> 56); /* each byte <= 30 */
+		uint64_t hw = (w & 0x00FF00FF00FF00FFull) + ((w >> 8) & 0x00FF00FF00FF00FFull);
+		sb += (unsigned)((hw * 0x0001000100010001ull) >> 48); /* lanes <= 510 */
+	}
+	for (; k < n; k++) {
+		sn += (p[k] & 15u) + (p[k] >> 4);
+		sb += p[k];
+	}
+	*nib = sn;
+	*byte = sb;
+}
+
+/* The checksum of payload p[0..len) (len >= 1) for kind ck with constant k:
+ * the whole last byte (CK_BYTE) or its low nibble (CK_NIBBLE). */
+static uint8_t checksum_of(const uint8_t *p, unsigned len, unsigned ck, unsigned k)
+{
+	unsigned sn, sb;
+	sums(p, len - 1, &sn, &sb);
+	if (ck == CK_BYTE)
+		return (uint8_t)(k + sb);
+	return (uint8_t)((k - sn - (p[len - 1] >> 4)) & 15u);
+}
+
+/* Codes the checksum bits of a payload as zero (encoder) ... */
+static void ck_strip(uint8_t *p, unsigned len, unsigned ck)
+{
+	p[len - 1] = ck == CK_BYTE ? 0 : (uint8_t)(p[len - 1] & 0xF0u);
+}
+
+/* ... and puts them back (decoder, and the encoder after coding). */
+static void ck_fill(uint8_t *p, unsigned len, unsigned ck, unsigned k)
+{
+	uint8_t c = checksum_of(p, len, ck, k);
+	p[len - 1] = ck == CK_BYTE ? c : (uint8_t)((p[len - 1] & 0xF0u) | c);
 }
 
 static void cols_destroy(struct cnp_frame_encoder *e)
@@ -263,6 +343,12 @@ static int cmp_tsent_desc(const void *a, const void *b)
 	return x->value < y->value ? -1 : x->value > y->value;
 }
 
+static int cmp_tsent_value(const void *a, const void *b)
+{
+	const struct tsent *x = a, *y = b;
+	return x->value < y->value ? -1 : x->value > y->value;
+}
+
 static struct tsent *ts_find(struct tsent *t, uint64_t v, int insert)
 {
 	uint32_t h = hash_key(v) & (TS_HASH - 1);
@@ -331,6 +417,133 @@ static void bits_flush(struct bits *w)
 	w->nacc = 0;
 }
 
+/* Codec 5: does every frame of the stream (ord[0..cnt), frame indexes) end
+ * with a checksum of one kind and one constant? Sets st->ck and st->ck_k. */
+static void detect_checksum(struct stream *st, const struct rec *r, const uint8_t *buf,
+                            const uint32_t *off, const uint32_t *ord, uint32_t cnt)
+{
+	st->ck = CK_NONE;
+	st->ck_k = 0;
+	if (cnt < CK_MIN_FRAMES || st->maxlen == 0)
+		return;
+	int nib_ok = 1, byte_ok = 1;
+	unsigned kn = 0, kb = 0;
+	for (uint32_t k = 0; k < cnt && (nib_ok || byte_ok); k++) {
+		unsigned len = r[ord[k]].len;
+		if (len == 0)
+			return;
+		const uint8_t *p = buf + off[ord[k]];
+		unsigned sn, sb, last = p[len - 1];
+		sums(p, len - 1, &sn, &sb);
+		unsigned n_k = ((last & 15u) + sn + (last >> 4)) & 15u;
+		unsigned b_k = (last - sb) & 255u;
+		if (k == 0) {
+			kn = n_k;
+			kb = b_k;
+		} else {
+			nib_ok &= n_k == kn;
+			byte_ok &= b_k == kb;
+		}
+	}
+	if (byte_ok) {
+		st->ck = CK_BYTE;
+		st->ck_k = (uint8_t)kb;
+	} else if (nib_ok) {
+		st->ck = CK_NIBBLE;
+		st->ck_k = (uint8_t)kn;
+	}
+}
+
+/* Codec 5: a counter field in a stream of constant length (checksums
+ * already stripped): the first field, widest first, that steps by one mod
+ * 2^w through the stream's first CTR_SAMPLE frames. (A tolerant choice, 3/4
+ * of frame pairs sampled over the stream, codes more counters but gives
+ * more bytes on the Honda trace: its repeats already hit the move-to-front
+ * list.) Sets st->ctr_*. */
+static void detect_counter(struct stream *st, const uint8_t *buf, const uint32_t *off,
+                           const uint32_t *ord, uint32_t cnt)
+{
+	static const uint8_t cand[][2] = {{8, 0}, {4, 0}, {4, 4}, {2, 0}, {2, 2}, {2, 4}, {2, 6}};
+	st->ctr_w = 0;
+	if (cnt < 4 || (st->varying & ATTR_LEN) || st->len == 0)
+		return;
+	uint32_t m = cnt < CTR_SAMPLE ? cnt : CTR_SAMPLE;
+	for (unsigned j = 0; j < st->len; j++) {
+		for (unsigned c = 0; c < sizeof(cand) / sizeof(cand[0]); c++) {
+			unsigned w = cand[c][0], lo = cand[c][1], mask = (1u << w) - 1;
+			unsigned prev = (buf[off[ord[0]] + j] >> lo) & mask;
+			uint32_t k = 1;
+			for (; k < m; k++) {
+				unsigned v = (buf[off[ord[k]] + j] >> lo) & mask;
+				if (((v - prev) & mask) != 1)
+					break;
+				prev = v;
+			}
+			if (k == m) {
+				st->ctr_w = (uint8_t)w;
+				st->ctr_lo = (uint8_t)lo;
+				st->ctr_j = (uint8_t)j;
+				return;
+			}
+		}
+	}
+}
+
+/* Counter field of p: read, and write (other bits kept). */
+static unsigned ctr_get(const uint8_t *p, unsigned j, unsigned lo, unsigned w)
+{
+	return (p[j] >> lo) & ((1u << w) - 1);
+}
+
+static void ctr_put(uint8_t *p, unsigned j, unsigned lo, unsigned w, unsigned v)
+{
+	unsigned mask = ((1u << w) - 1) << lo;
+	p[j] = (uint8_t)((p[j] & ~mask) | ((v << lo) & mask));
+}
+
+/* Codec 5: codes (fill = 0) or restores (fill = 1) the checksums and
+ * counters of every stream that has them, in place in the encoder's
+ * buffer. Coding strips checksums first, then replaces each counter after
+ * the stream's first frame by (value - previous value - 1) mod 2^w;
+ * restoring undoes both in the opposite order, as the decoder does. */
+static void checksums_apply(struct cnp_frame_encoder *e, const unsigned *sorted,
+                            const uint32_t *start, const uint32_t *order, const uint32_t *off,
+                            int fill)
+{
+	const struct rec *r = recs(e);
+	for (unsigned s = 0; s < e->nstreams; s++) {
+		struct stream *st = &e->streams[sorted[s]];
+		uint32_t k0 = start[s], k1 = start[s + 1];
+		if (!fill) {
+			if (st->ck != CK_NONE)
+				for (uint32_t k = k0; k < k1; k++)
+					ck_strip(e->buf + off[order[k]], r[order[k]].len, st->ck);
+			detect_counter(st, e->buf, off, order + k0, k1 - k0);
+		}
+		unsigned w = st->ctr_w, lo = st->ctr_lo, j = st->ctr_j, mask = (1u << w) - 1;
+		if (w && !fill) {
+			unsigned prev = ctr_get(e->buf + off[order[k0]], j, lo, w);
+			for (uint32_t k = k0 + 1; k < k1; k++) {
+				uint8_t *p = e->buf + off[order[k]];
+				unsigned v = ctr_get(p, j, lo, w);
+				ctr_put(p, j, lo, w, (v - prev - 1) & mask);
+				prev = v;
+			}
+		}
+		if (w && fill) {
+			unsigned prev = ctr_get(e->buf + off[order[k0]], j, lo, w);
+			for (uint32_t k = k0 + 1; k < k1; k++) {
+				uint8_t *p = e->buf + off[order[k]];
+				prev = (ctr_get(p, j, lo, w) + prev + 1) & mask;
+				ctr_put(p, j, lo, w, prev);
+			}
+		}
+		if (fill && st->ck != CK_NONE)
+			for (uint32_t k = k0; k < k1; k++)
+				ck_fill(e->buf + off[order[k]], r[order[k]].len, st->ck, st->ck_k);
+	}
+}
+
 static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_len,
                        size_t *raw_len)
 {
@@ -350,7 +563,7 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 	size_t payload_bound = 0;
 	for (unsigned s = 0; s < e->nstreams; s++)
 		payload_bound += (size_t)e->streams[s].count * e->streams[s].maxlen;
-	o.cap = 64 + (size_t)e->nstreams * 24 + DICT_MAX * 10 + n * 17 + payload_bound;
+	o.cap = 64 + (size_t)e->nstreams * 26 + DICT_MAX * 10 + n * 17 + payload_bound;
 	o.p = cnp_malloc(o.cap);
 	order = cnp_malloc((n ? n : 1) * sizeof(*order));
 	start = cnp_calloc(e->nstreams + 1, sizeof(*start));
@@ -373,6 +586,29 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 	sort_streams(e->streams, sorted, e->nstreams);
 	for (unsigned s = 0; s < e->nstreams; s++)
 		rank[sorted[s]] = (uint16_t)s;
+
+	/* Frames of each stream, in order: counting sort by stream. */
+	for (size_t i = 0; i < n; i++)
+		start[rank[r[i].stream] + 1]++;
+	for (unsigned s = 0; s < e->nstreams; s++)
+		start[s + 1] += start[s];
+	{
+		uint32_t *fill = cnp_malloc((e->nstreams + 1) * sizeof(*fill));
+		if (!fill)
+			goto out;
+		memcpy(fill, start, (e->nstreams + 1) * sizeof(*fill));
+		for (size_t i = 0; i < n; i++)
+			order[fill[rank[r[i].stream]]++] = (uint32_t)i;
+		cnp_free(fill);
+	}
+	/* Codec 5: checksums and counters are found and coded in place here,
+	 * and restored after the payloads are coded (no failure in between). */
+	if (e->checksums) {
+		for (unsigned s = 0; s < e->nstreams; s++)
+			detect_checksum(&e->streams[sorted[s]], r, e->buf, off, order + start[s],
+			                start[s + 1] - start[s]);
+		checksums_apply(e, sorted, start, order, off, 0);
+	}
 
 	/* Time unit: the largest unit dividing every delta (50 us loggers). */
 	uint64_t unit = 0;
@@ -402,6 +638,10 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 		qsort(tt, m, sizeof(*tt), cmp_tsent_desc);
 		ndict = m < DICT_MAX ? (unsigned)m : DICT_MAX;
 		memcpy(dict, tt, ndict * sizeof(*dict));
+		/* Codec 5 lists the dictionary by value, as differences: smaller
+		 * than by frequency, and symbol numbers mean nothing to deflate. */
+		if (e->checksums)
+			qsort(dict, ndict, sizeof(*dict), cmp_tsent_value);
 		memset(tt, 0, TS_HASH * sizeof(*tt));
 		for (unsigned k = 0; k < ndict; k++) {
 			struct tsent *t = ts_find(tt, dict[k].value - 1, 1);
@@ -416,7 +656,7 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 	put_varint(&o, n ? r[0].ts : 0);
 	put_varint(&o, ndict);
 	for (unsigned k = 0; k < ndict; k++)
-		put_varint(&o, dict[k].value - 1);
+		put_varint(&o, dict[k].value - (e->checksums && k ? dict[k - 1].value : 1));
 
 	/* Stream table, sorted by key: key delta, count, longest payload,
 	 * which attributes vary, which constant ones are nonzero, those. */
@@ -445,6 +685,16 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 			put_u8(&o, st->fd_flags);
 		if (nz & ATTR_STYLE)
 			put_u8(&o, st->style);
+		if (e->checksums) {
+			put_u8(&o, (uint8_t)(st->ck | (st->ctr_w ? CK_COUNTER : 0) |
+			                     (st->ck == CK_NIBBLE ? st->ck_k << 4 : 0)));
+			if (st->ck == CK_BYTE)
+				put_u8(&o, st->ck_k);
+			if (st->ctr_w) {
+				put_u8(&o, (uint8_t)(st->ctr_w | st->ctr_lo << 4));
+				put_u8(&o, st->ctr_j);
+			}
+		}
 	}
 
 	/* Order: the stream of each frame. */
@@ -476,20 +726,6 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 	bits_flush(&bw);
 	o.len += bw.len;
 
-	/* Frames of each stream, in order: counting sort by stream. */
-	for (size_t i = 0; i < n; i++)
-		start[rank[r[i].stream] + 1]++;
-	for (unsigned s = 0; s < e->nstreams; s++)
-		start[s + 1] += start[s];
-	{
-		uint32_t *fill = cnp_malloc((e->nstreams + 1) * sizeof(*fill));
-		if (!fill)
-			goto out;
-		memcpy(fill, start, (e->nstreams + 1) * sizeof(*fill));
-		for (size_t i = 0; i < n; i++)
-			order[fill[rank[r[i].stream]]++] = (uint32_t)i;
-		cnp_free(fill);
-	}
 
 	/* Varying attributes, stream by stream (in table order). */
 	for (unsigned s = 0; s < e->nstreams; s++) {
@@ -510,7 +746,8 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 	}
 
 	/* Payloads: per stream, a move-to-front symbol per frame, then the new
-	 * payloads as differences to the previous payload, column-major. */
+	 * payloads as differences to the previous payload, column-major; with
+	 * their checksum bits zero while coded (codec 5), restored after. */
 	for (unsigned s = 0; s < e->nstreams; s++) {
 		unsigned L = e->streams[sorted[s]].maxlen;
 		if (L == 0)
@@ -579,6 +816,9 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 			prev_off = x_off;
 		}
 	}
+
+	if (e->checksums)
+		checksums_apply(e, sorted, start, order, off, 1);
 
 	size_t zcap = cnp_zlib_bound(o.len);
 	zbuf = cnp_malloc(zcap);
@@ -673,6 +913,9 @@ struct dstream {
 	uint32_t iface_flags_id[3];
 	uint32_t count, seen;
 	uint8_t maxlen, varying, len, dlc, fd_flags, style;
+	uint8_t ck, ck_k;     /* codec 5: checksum kind and constant */
+	uint8_t ctr_w, ctr_lo, ctr_j; /* codec 5: counter field, w = 0 none */
+	unsigned ctr_prev;    /* the counter's value in the previous frame */
 	const uint8_t *attrs; /* varying attributes, in frame order */
 	const uint8_t *syms;  /* payload symbols */
 	const uint8_t *lits;  /* literal columns */
@@ -684,7 +927,7 @@ struct dstream {
 
 static int cols_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
                        uint32_t count, int (*cb)(const struct cnp_frame *f, void *arg),
-                       void *arg, const char **why)
+                       void *arg, const char **why, int checksums)
 {
 	if (raw_len > CNP_CODEC_MAX_RAW) {
 		*why = "decoded payload size above the reader's limit";
@@ -716,9 +959,15 @@ static int cols_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
 	if (n != count || nstreams > 65536 || (n > 0 && nstreams == 0) || unit == 0 ||
 	    ndict > DICT_MAX)
 		goto out;
-	for (unsigned k = 0; k < ndict; k++)
+	for (unsigned k = 0; k < ndict; k++) {
 		if (get_varint(&in, &dict[k]))
 			goto out;
+		if (checksums && k > 0) { /* codec 5: ascending, as differences */
+			if (dict[k] == 0 || dict[k] > UINT64_MAX - dict[k - 1])
+				goto out;
+			dict[k] += dict[k - 1];
+		}
+	}
 
 	ds = cnp_calloc(nstreams ? (size_t)nstreams : 1, sizeof(*ds));
 	if (!ds) {
@@ -756,6 +1005,29 @@ static int cols_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
 		    ((nz & ATTR_FDF) && get_u8(&in, &d->fd_flags)) ||
 		    ((nz & ATTR_STYLE) && get_u8(&in, &d->style)))
 			goto out;
+		if (checksums) {
+			uint8_t c;
+			if (get_u8(&in, &c))
+				goto out;
+			d->ck = c & 3u;
+			d->ck_k = (uint8_t)(c >> 4);
+			if (d->ck > CK_BYTE || (c & 8u) || (d->ck != CK_NIBBLE && d->ck_k != 0) ||
+			    (d->ck != CK_NONE && d->maxlen == 0))
+				goto out;
+			if (d->ck == CK_BYTE && get_u8(&in, &d->ck_k))
+				goto out;
+			if (c & CK_COUNTER) {
+				uint8_t t;
+				if (get_u8(&in, &t) || get_u8(&in, &d->ctr_j))
+					goto out;
+				d->ctr_w = t & 15u;
+				d->ctr_lo = (t >> 4) & 15u;
+				/* Only in streams of one length, inside the data. */
+				if (d->ctr_w == 0 || d->ctr_lo + d->ctr_w > 8 || (d->varying & ATTR_LEN) ||
+				    d->ctr_j >= d->len)
+					goto out;
+			}
+		}
 		arena_len += (MTF_LEN + 1) * (1u + d->maxlen);
 	}
 	if (total != n)
@@ -889,6 +1161,17 @@ static int cols_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
 						*why = "payload bytes beyond the frame's length";
 						goto out;
 					}
+				if (d->ck != CK_NONE) {
+					if (f.len == 0) {
+						*why = "frame without data in a stream with checksums";
+						goto out;
+					}
+					uint8_t last = cur[f.len];
+					if (d->ck == CK_BYTE ? last != 0 : (last & 15u) != 0) {
+						*why = "checksum bits not coded as zero";
+						goto out;
+					}
+				}
 				if (d->nmtf < MTF_LEN)
 					d->nmtf++;
 				memmove(d->mtf + (1 + L), d->mtf, (size_t)(d->nmtf - 1) * (1 + L));
@@ -910,6 +1193,15 @@ static int cols_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
 			slot = d->mtf;
 			memcpy(d->prev, slot, 1 + L);
 			memcpy(f.data, slot + 1, f.len);
+			if (d->ctr_w) {
+				unsigned v = ctr_get(f.data, d->ctr_j, d->ctr_lo, d->ctr_w);
+				if (d->seen > 0)
+					v = (v + d->ctr_prev + 1) & ((1u << d->ctr_w) - 1);
+				ctr_put(f.data, d->ctr_j, d->ctr_lo, d->ctr_w, v);
+				d->ctr_prev = v;
+			}
+			if (d->ck != CK_NONE)
+				ck_fill(f.data, f.len, d->ck, d->ck_k);
 		} else if (f.len) {
 			*why = "frame longer than its stream's longest";
 			goto out;
@@ -931,14 +1223,40 @@ out:
 	return rc;
 }
 
+static int cols2_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
+                        uint32_t count, int (*cb)(const struct cnp_frame *f, void *arg),
+                        void *arg, const char **why)
+{
+	return cols_decode(stored, stored_len, raw_len, count, cb, arg, why, 0);
+}
+
+static int cols5_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
+                        uint32_t count, int (*cb)(const struct cnp_frame *f, void *arg),
+                        void *arg, const char **why)
+{
+	return cols_decode(stored, stored_len, raw_len, count, cb, arg, why, 1);
+}
+
 const struct cnp_frame_codec cnp_codec_cols_zlib = {
 	.id = CNP_CODEC_COLS_ZLIB,
 	.name = "cols-zlib",
-	.create = cols_create,
+	.create = cols2_create,
 	.destroy = cols_destroy,
 	.add = cols_add,
 	.count = cols_count,
 	.raw_size = cols_raw_size,
 	.finish = cols_finish,
-	.decode = cols_decode,
+	.decode = cols2_decode,
+};
+
+const struct cnp_frame_codec cnp_codec_cols_ck_zlib = {
+	.id = CNP_CODEC_COLS_CK_ZLIB,
+	.name = "cols-ck-zlib",
+	.create = cols5_create,
+	.destroy = cols_destroy,
+	.add = cols_add,
+	.count = cols_count,
+	.raw_size = cols_raw_size,
+	.finish = cols_finish,
+	.decode = cols5_decode,
 };

@@ -211,6 +211,7 @@ const struct cnp_frame_codec cnp_codec_rows_zlib = {
 static const struct cnp_frame_codec *const codecs[] = {
 	&cnp_codec_rows_zlib,
 	&cnp_codec_cols_zlib,
+	&cnp_codec_cols_ck_zlib,
 };
 
 const struct cnp_frame_codec *cnp_codec_by_id(uint8_t id)

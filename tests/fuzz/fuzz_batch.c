@@ -8,8 +8,8 @@
  *    signature parsers behind the digest. An opened batch is decoded, its
  *    frames printed as candump text, and its signature checked with the
  *    test-only key A (seeds signed with it verify);
- * 3. given to a payload codec as its decoded bytes: byte 0 bit 0 picks
- *    rows-zlib or cols-zlib, bytes 1-2 the frame count (little-endian), and
+ * 3. given to a payload codec as its decoded bytes: byte 0 mod 3 picks
+ *    rows-zlib, cols-zlib or cols-ck-zlib, bytes 1-2 the frame count, and
  *    the rest is compressed here, so that the codec's parser sees exactly
  *    those bytes (mutations of a compressed body rarely get past zlib).
  *
@@ -76,7 +76,7 @@ static void decode_payload(const uint8_t *data, size_t size)
 	if (size < 3)
 		return;
 	const struct cnp_frame_codec *codec =
-		cnp_codec_by_id(data[0] & 1 ? CNP_CODEC_COLS_ZLIB : CNP_CODEC_ROWS_ZLIB);
+		cnp_codec_by_id(data[0] % 3 == 2 ? CNP_CODEC_COLS_CK_ZLIB : (uint8_t)(1 + data[0] % 3));
 	uint32_t count = (uint32_t)data[1] | (uint32_t)data[2] << 8;
 	size_t raw_len = size - 3, cap = cnp_zlib_bound(size - 3), stored_len = 0;
 	uint8_t *stored = malloc(cap);

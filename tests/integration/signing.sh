@@ -70,8 +70,8 @@ import sys
 print(" ".join(str(open(p, "rb").read(8)[5:7].hex()) for p in sys.argv[1:]))
 PY
 )
-if [[ -z "$(tr ' ' '\n' <<<"$flags" | grep -vx 0101 || true)" ]]; then
-  t_pass "every batch is version 1.1 with the signed flag"
+if [[ -z "$(tr ' ' '\n' <<<"$flags" | grep -vx 0301 || true)" ]]; then
+  t_pass "every batch is version 1.3 (codec 5) with the signed flag"
 else
   t_fail "minor/flags bytes: $flags"
 fi

@@ -3,7 +3,7 @@
 
 It shares no code with canopy: it checks that the format document is precise
 enough for a second decoder. Reads batch files (or directories, recursively),
-verifies the digest, decodes codecs 1 and 2, and prints the frames as candump
+verifies the digest, decodes codecs 1, 2 and 5, and prints the frames as candump
 text in (vehicle, spool, boot, seq) order.
 
 usage: cnpb_reference.py PATH...
@@ -76,7 +76,17 @@ def codec1(raw, count):
     return out
 
 
-def codec2(raw, count):
+def checksum(data, kind, k):
+    """Codec 5: the checksum of data (its checksum bits zero) as it belongs
+    in the last byte: the whole byte (kind 2) or its low nibble (kind 1)."""
+    body = data[:-1]
+    if kind == 2:
+        return (k + sum(body)) & 255
+    nibbles = sum((x & 15) + (x >> 4) for x in body) + (data[-1] >> 4)
+    return (k - nibbles) & 15
+
+
+def codec2(raw, count, v5=False):
     i = 0
     n, i = varint(raw, i)
     ns, i = varint(raw, i)
@@ -86,7 +96,7 @@ def codec2(raw, count):
     dic = []
     for _ in range(k):
         v, i = varint(raw, i)
-        dic.append(v)
+        dic.append(v + dic[-1] if v5 and dic else v)
     assert n == count
     streams, key = [], 0
     for _ in range(ns):
@@ -101,8 +111,19 @@ def codec2(raw, count):
             if stored & (1 << bit):
                 const[bit] = raw[i]
                 i += 1
+        ck = ck_k = ctr = None
+        if v5:
+            c = raw[i]
+            i += 1
+            ck, ck_k = c & 3, c >> 4
+            if ck == 2:
+                ck_k = raw[i]
+                i += 1
+            if c & 4:
+                ctr = (raw[i] & 15, raw[i] >> 4, raw[i + 1])  # width, low bit, byte
+                i += 2
         streams.append(dict(iface=key >> 40, flags=(key >> 32) & 15, id=key & 0xFFFFFFFF,
-                            count=cnt, m=m, vary=vary, const=const))
+                            count=cnt, m=m, vary=vary, const=const, ck=ck, ck_k=ck_k, ctr=ctr))
     wide = ns > 256
     order = []
     for _ in range(n):
@@ -181,6 +202,19 @@ def codec2(raw, count):
                 data = st["mtf"].pop(sym)
                 st["mtf"].insert(0, data)
             st["prev"] = data
+            data = bytearray(data[:length])
+            if st["ctr"]:
+                w, lo, pos = st["ctr"]
+                mask = (1 << w) - 1
+                v = (data[pos] >> lo) & mask
+                if st["seen"] > 0:
+                    v = (v + st["ctr_prev"] + 1) & mask
+                data[pos] = (data[pos] & ~(mask << lo) & 255) | (v << lo)
+                st["ctr_prev"] = v
+            if st["ck"]:
+                c = checksum(data, st["ck"], st["ck_k"])
+                data[-1] = c if st["ck"] == 2 else (data[-1] & 0xF0) | c
+            data = bytes(data)
         st["seen"] += 1
         out.append((st["iface"], (ts, st["id"], st["flags"], attrs[2], length, attrs[1], attrs[3],
                                   data[:length])))
@@ -203,7 +237,7 @@ def read_batch(path):
             continue
         raw = zlib.decompress(body)
         assert len(raw) == rawlen
-        frames += codec1(raw, count) if codec == 1 else codec2(raw, count)
+        frames += codec1(raw, count) if codec == 1 else codec2(raw, count, codec == 5)
     if flags & 1:
         typ, res, siglen = struct.unpack("<BBH", b[i:i + 4])
         i += 4 + siglen
