@@ -406,12 +406,63 @@ static void parse_s3(struct ctx *c, const cJSON *e, const char *path,
 		         (unsigned long long)out->part_bytes);
 }
 
+/* "sha256//" and 44 base64 characters, as curl's pinned public keys. */
+static int is_pin_hash(const char *s, size_t n)
+{
+	if (n != 8 + 44 || strncmp(s, "sha256//", 8) != 0 || s[n - 1] != '=')
+		return 0;
+	for (size_t i = 8; i < n - 1; i++)
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", s[i]))
+			return 0;
+	return 1;
+}
+
+/* pinned_pubkey, client_cert and client_key of an https:// or s3:// one. */
+static void parse_tls(struct ctx *c, const cJSON *e, const char *path,
+                      struct cnp_endpoint_config *out)
+{
+	char p[96];
+	int tls = strncmp(out->url, "https://", 8) == 0 || strncmp(out->url, "s3://", 5) == 0;
+	snprintf(p, sizeof(p), "%s.pinned_pubkey", path);
+	char pin[CNP_PIN_MAX] = "";
+	get_string(c, e, "pinned_pubkey", p, pin, sizeof(pin), 0);
+	if (pin[0] && strncmp(pin, "sha256//", 8) == 0) {
+		for (const char *s = pin; *s;) {
+			size_t n = strcspn(s, ";");
+			if (!is_pin_hash(s, n)) {
+				bad(c, p, "expected \"sha256//\" and the 44-character base64 SHA-256 of "
+				          "the server's public key (several joined by ';'), or a public "
+				          "key file");
+				break;
+			}
+			s += n + (s[n] == ';');
+		}
+		memcpy(out->pinned_pubkey, pin, sizeof(pin));
+	} else if (pin[0]) {
+		get_path(c, e, "pinned_pubkey", p, out->pinned_pubkey, sizeof(out->pinned_pubkey), 0);
+	}
+	snprintf(p, sizeof(p), "%s.client_cert", path);
+	get_path(c, e, "client_cert", p, out->client_cert, sizeof(out->client_cert), 0);
+	snprintf(p, sizeof(p), "%s.client_key", path);
+	get_path(c, e, "client_key", p, out->client_key, sizeof(out->client_key), 0);
+	if (!out->client_cert[0] != !out->client_key[0]) {
+		snprintf(p, sizeof(p), "%s.%s", path, out->client_cert[0] ? "client_key" : "client_cert");
+		bad(c, p, "client_cert and client_key go together: set both or neither");
+	}
+	if (!tls && (out->pinned_pubkey[0] || out->client_cert[0] || out->client_key[0])) {
+		snprintf(p, sizeof(p), "%s.url", path);
+		bad(c, p, "pinned_pubkey, client_cert and client_key need an https:// or s3:// URL");
+	}
+}
+
 static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
                            struct cnp_endpoint_config *out)
 {
-	static const char *const keys[] = {"url", "ca_file", "allow_insecure", NULL};
+	static const char *const keys[] = {"url", "ca_file", "allow_insecure", "pinned_pubkey",
+	                                   "client_cert", "client_key", NULL};
 	static const char *const s3_keys[] = {
-		"url", "ca_file", "allow_insecure", "endpoint_url", "region", "access_key_id",
+		"url", "ca_file", "allow_insecure", "pinned_pubkey", "client_cert", "client_key",
+		"endpoint_url", "region", "access_key_id",
 		"secret_access_key", "session_token", "credentials_file", "profile",
 		"addressing", "multipart_threshold_bytes", "part_bytes", NULL};
 	char p[96];
@@ -429,6 +480,7 @@ static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
 	get_bool(c, e, "allow_insecure", p, &out->allow_insecure);
 	if (!out->url[0])
 		return;
+	parse_tls(c, e, path, out);
 	snprintf(p, sizeof(p), "%s.url", path);
 	if (s3) {
 		parse_s3(c, e, path, out);

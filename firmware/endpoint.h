@@ -23,6 +23,7 @@
 
 #define CNP_URL_MAX 512
 #define CNP_PATH_MAX 4096
+#define CNP_PIN_MAX 4096 /* a path, or up to 40 sha256// hashes */
 
 #define CNP_S3_REGION_MAX 64
 #define CNP_S3_KEY_ID_MAX 128
@@ -34,6 +35,12 @@ struct cnp_endpoint_config {
 	char url[CNP_URL_MAX];
 	char ca_file[CNP_PATH_MAX]; /* "" : the system's CA store */
 	int allow_insecure;         /* plain http:// allowed (explicit only) */
+	/* TLS of https:// and s3:// (docs/CONFIG.md): a pinned server public
+	 * key ("sha256//BASE64[;sha256//BASE64...]" or a PEM/DER public key
+	 * file), and a client certificate and key for mutual TLS. "" : none. */
+	char pinned_pubkey[CNP_PIN_MAX];
+	char client_cert[CNP_PATH_MAX];
+	char client_key[CNP_PATH_MAX]; /* refused when group or others may read it */
 
 	/* s3:// only (docs/S3.md). The secrets below are never logged. */
 	char endpoint_url[CNP_URL_MAX];  /* "" : https://s3.REGION.amazonaws.com */
@@ -116,6 +123,12 @@ void cnp_endpoint_destroy(struct cnp_endpoint *ep);
 /* `url` without what may carry a secret ("user:password@", "?query",
  * "#fragment"), for logs and the status file. Cut to `cap`. */
 void cnp_endpoint_redact_url(const char *url, char *out, size_t cap);
+
+/* The HTTP client settings of an https:// or s3:// endpoint: CA, pin,
+ * client certificate, http:// permission. Borrows cfg's strings. */
+struct cnp_http_config;
+void cnp_endpoint_http_config(const struct cnp_endpoint_config *cfg, const atomic_int *cancel,
+                              struct cnp_http_config *hc);
 
 /* Back-end constructors, called by cnp_endpoint_create. */
 int cnp_endpoint_file_create(const struct cnp_endpoint_config *cfg,

@@ -2,6 +2,7 @@
 #include "firmware/endpoint.h"
 #include "firmware/error.h"
 #include "platform/fs.h"
+#include "platform/secret.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -87,6 +88,16 @@ int cnp_endpoint_create(const struct cnp_endpoint_config *cfg,
 {
 	if (strncasecmp(cfg->url, "file://", 7) == 0)
 		return cnp_endpoint_file_create(cfg, out, why, why_len);
+	if (cfg->client_key[0]) {
+		/* The mutual-TLS key is a secret like the others: refused when
+		 * group or others may read it. */
+		char w[160] = "";
+		int rc = cnp_secret_check(cfg->client_key, w, sizeof(w));
+		if (rc != CNP_OK) {
+			snprintf(why, why_len, "client_key %s: %s", cfg->client_key, w);
+			return rc == CNP_ERR_NOMEM ? rc : CNP_ERR_CONFIG;
+		}
+	}
 	if (strncasecmp(cfg->url, "s3://", 5) == 0)
 		return cnp_endpoint_s3_create(cfg, cancel, out, why, why_len);
 	if (strncasecmp(cfg->url, "https://", 8) == 0 ||

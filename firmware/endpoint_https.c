@@ -40,6 +40,18 @@ static const struct cnp_endpoint_ops https_ops = {
 	.destroy = https_destroy,
 };
 
+void cnp_endpoint_http_config(const struct cnp_endpoint_config *cfg, const atomic_int *cancel,
+                              struct cnp_http_config *hc)
+{
+	memset(hc, 0, sizeof(*hc));
+	hc->ca_file = cfg->ca_file[0] ? cfg->ca_file : NULL;
+	hc->pinned_pubkey = cfg->pinned_pubkey[0] ? cfg->pinned_pubkey : NULL;
+	hc->client_cert = cfg->client_cert[0] ? cfg->client_cert : NULL;
+	hc->client_key = cfg->client_key[0] ? cfg->client_key : NULL;
+	hc->allow_insecure = cfg->allow_insecure;
+	hc->cancel = cancel;
+}
+
 int cnp_endpoint_https_create(const struct cnp_endpoint_config *cfg,
                               const atomic_int *cancel, struct cnp_endpoint **out,
                               char *why, size_t why_len)
@@ -58,11 +70,8 @@ int cnp_endpoint_https_create(const struct cnp_endpoint_config *cfg,
 	struct https_endpoint *h = cnp_calloc(1, sizeof(*h));
 	if (!h)
 		return CNP_ERR_NOMEM;
-	struct cnp_http_config hc = {
-		.ca_file = cfg->ca_file[0] ? cfg->ca_file : NULL,
-		.allow_insecure = cfg->allow_insecure,
-		.cancel = cancel,
-	};
+	struct cnp_http_config hc;
+	cnp_endpoint_http_config(cfg, cancel, &hc);
 	h->http = cnp_http_create(&hc);
 	if (!h->http) {
 		cnp_free(h);

@@ -1244,11 +1244,8 @@ int cnp_endpoint_s3_create(const struct cnp_endpoint_config *cfg, const atomic_i
 	if (!s->body)
 		goto fail;
 	s->body[0] = 0;
-	struct cnp_http_config hc = {
-		.ca_file = cfg->ca_file[0] ? cfg->ca_file : NULL,
-		.allow_insecure = cfg->allow_insecure,
-		.cancel = cancel,
-	};
+	struct cnp_http_config hc;
+	cnp_endpoint_http_config(cfg, cancel, &hc);
 	s->http = cnp_http_create(&hc);
 	if (!s->http)
 		goto fail;

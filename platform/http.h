@@ -6,7 +6,9 @@
  * cancel flag is raised.
  *
  * TLS peer and host verification are always on; there is no switch to turn
- * them off. Minimum protocol version TLS 1.2.
+ * them off. Minimum protocol version TLS 1.2. A TLS failure's detail says
+ * which check failed in words (untrusted CA, expired, wrong host name, pin
+ * mismatch, client certificate missing or rejected).
  */
 #ifndef CNP_PLATFORM_HTTP_H
 #define CNP_PLATFORM_HTTP_H
@@ -16,6 +18,10 @@
 
 struct cnp_http_config {
 	const char *ca_file;         /* PEM CA bundle; NULL: the system store */
+	const char *pinned_pubkey;   /* CURLOPT_PINNEDPUBLICKEY: "sha256//..."
+	                                hashes or a key file; NULL: no pin */
+	const char *client_cert;     /* PEM client certificate (mutual TLS) */
+	const char *client_key;      /* its PEM private key; NULL with no cert */
 	long connect_timeout_ms;     /* 0: the default (CNP_HTTP_CONNECT_MS) */
 	long stall_timeout_ms;       /* abort when no byte moves for this long;
 	                                0: the default (CNP_HTTP_STALL_MS) */

@@ -26,6 +26,16 @@
 int cnp_secret_read(const char *path, size_t max, char **text, size_t *len, char *why,
                     size_t why_len);
 
+/*
+ * Checks, without reading it, that `path` is a regular file that group and
+ * others cannot access (for key files that another library reads, like
+ * the TLS client key). `why` as for cnp_secret_read.
+ * @retval CNP_ERR_NOTFOUND no such file
+ * @retval CNP_ERR_KEY      mode & 077, or not a regular file
+ * @retval CNP_ERR_IO       cannot stat it
+ */
+int cnp_secret_check(const char *path, char *why, size_t why_len);
+
 /* Wipes text[0..len] and frees it; NULL is allowed. */
 void cnp_secret_free(char *text, size_t len);
 

@@ -103,6 +103,9 @@ fail:
 struct cnp_http {
 	CURL *curl;
 	char *ca_file;
+	char *pinned_pubkey;
+	char *client_cert;
+	char *client_key;
 	long connect_timeout_ms;
 	long stall_timeout_ms;
 	int allow_insecure;
@@ -115,10 +118,16 @@ struct upload {
 	size_t pos;
 };
 
+/* The start of every body, kept to recognise a server's TLS complaint
+ * sent as an HTTP error page (nginx's client-certificate 400s). */
+#define BODY_HEAD 512
+
 /* What the callbacks fill in while a response arrives. */
 struct reply {
 	struct cnp_http_response *resp;
 	const struct cnp_http_request *req;
+	char head[BODY_HEAD];
+	size_t head_len;
 };
 
 int cnp_http_global_init(void)
@@ -143,11 +152,11 @@ struct cnp_http *cnp_http_create(const struct cnp_http_config *config)
 	h->curl = curl_easy_init();
 	if (!h->curl)
 		goto fail;
-	if (config->ca_file) {
-		h->ca_file = cnp_strdup(config->ca_file);
-		if (!h->ca_file)
-			goto fail;
-	}
+	if ((config->ca_file && !(h->ca_file = cnp_strdup(config->ca_file))) ||
+	    (config->pinned_pubkey && !(h->pinned_pubkey = cnp_strdup(config->pinned_pubkey))) ||
+	    (config->client_cert && !(h->client_cert = cnp_strdup(config->client_cert))) ||
+	    (config->client_key && !(h->client_key = cnp_strdup(config->client_key))))
+		goto fail;
 	h->connect_timeout_ms =
 		config->connect_timeout_ms > 0 ? config->connect_timeout_ms : CNP_HTTP_CONNECT_MS;
 	h->stall_timeout_ms =
@@ -167,6 +176,9 @@ void cnp_http_destroy(struct cnp_http *h)
 	if (h->curl)
 		curl_easy_cleanup(h->curl);
 	cnp_free(h->ca_file);
+	cnp_free(h->pinned_pubkey);
+	cnp_free(h->client_cert);
+	cnp_free(h->client_key);
 	cnp_free(h);
 }
 
@@ -190,6 +202,12 @@ static size_t body_cb(char *buf, size_t size, size_t nmemb, void *arg)
 	struct reply *r = arg;
 	size_t n = size * nmemb;
 	const struct cnp_http_request *req = r->req;
+	if (r->head_len < BODY_HEAD - 1) {
+		size_t k = BODY_HEAD - 1 - r->head_len < n ? BODY_HEAD - 1 - r->head_len : n;
+		memcpy(r->head + r->head_len, buf, k);
+		r->head_len += k;
+		r->head[r->head_len] = 0;
+	}
 	if (!req->resp_body || req->resp_body_cap == 0)
 		return n;
 	size_t room = req->resp_body_cap - 1 - r->resp->body_len;
@@ -299,6 +317,83 @@ static int map_curl_code(CURLcode code)
 	default:
 		return CNP_ERR_NET;
 	}
+}
+
+/* OpenSSL's X509_V_ERR_* codes that CURLINFO_SSL_VERIFYRESULT reports
+ * (numbers, to keep OpenSSL's headers out of this file). */
+#define X509_UNABLE_TO_GET_ISSUER_CERT 2
+#define X509_CERT_NOT_YET_VALID 9
+#define X509_CERT_HAS_EXPIRED 10
+#define X509_DEPTH_ZERO_SELF_SIGNED 18
+#define X509_SELF_SIGNED_IN_CHAIN 19
+#define X509_UNABLE_TO_GET_ISSUER_LOCALLY 20
+#define X509_UNABLE_TO_VERIFY_LEAF 21
+#define X509_HOSTNAME_MISMATCH 62
+
+/* Which TLS check failed, in words; NULL when the failure is not TLS. */
+static const char *tls_failure(CURLcode code, long verify, const char *why,
+                               const struct cnp_http *h)
+{
+	switch (code) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+		switch (verify) {
+		case X509_CERT_HAS_EXPIRED:
+			return "the server's certificate has expired";
+		case X509_CERT_NOT_YET_VALID:
+			return "the server's certificate is not valid yet (or this clock is wrong)";
+		case X509_UNABLE_TO_GET_ISSUER_CERT:
+		case X509_DEPTH_ZERO_SELF_SIGNED:
+		case X509_SELF_SIGNED_IN_CHAIN:
+		case X509_UNABLE_TO_GET_ISSUER_LOCALLY:
+		case X509_UNABLE_TO_VERIFY_LEAF:
+			return h->ca_file ? "the server's certificate is not signed by a CA in ca_file"
+			                  : "the server's certificate is not signed by a CA the "
+			                    "system trusts (set ca_file?)";
+		case X509_HOSTNAME_MISMATCH:
+			return "the server's certificate is not for this host name";
+		default:
+			if (strstr(why, "host name") || strstr(why, "hostname") ||
+			    strstr(why, "subject name"))
+				return "the server's certificate is not for this host name";
+			return "the server's certificate does not verify";
+		}
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return "the server's public key does not match pinned_pubkey";
+	case CURLE_SSL_CERTPROBLEM:
+		return "the client certificate or key cannot be used (client_cert, client_key)";
+	case CURLE_SSL_CACERT_BADFILE:
+		return "ca_file cannot be read as PEM certificates";
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+		/* TLS 1.3 servers refuse a client certificate with an alert
+		 * after the handshake: it surfaces on the next read. */
+		if (strstr(why, "alert certificate required"))
+			return "the server requires a client certificate (client_cert, client_key)";
+		if (strstr(why, "alert unknown ca") || strstr(why, "alert bad certificate") ||
+		    strstr(why, "alert certificate unknown") ||
+		    strstr(why, "alert certificate expired") ||
+		    strstr(why, "alert access denied"))
+			return "the server rejected the client certificate";
+		if (strstr(why, "alert protocol version") || strstr(why, "unsupported protocol"))
+			return "no common TLS version (canopy requires TLS 1.2 or later)";
+		return code == CURLE_SSL_CONNECT_ERROR ? "the handshake failed" : NULL;
+	default:
+		return map_curl_code(code) == CNP_ERR_TLS ? "the handshake failed" : NULL;
+	}
+}
+
+/* nginx completes the handshake without a valid client certificate and
+ * answers 400 with one of these pages; NULL for any other page. */
+static const char *client_cert_page(const char *head, const struct cnp_http *h)
+{
+	if (strstr(head, "No required SSL certificate was sent"))
+		return h->client_cert ? "the server did not get the client certificate"
+		                      : "the server requires a client certificate (client_cert, "
+		                        "client_key)";
+	if (strstr(head, "The SSL certificate error"))
+		return "the server rejected the client certificate";
+	return NULL;
 }
 
 /* "Name: value", or "Name;" for an empty value (curl's way of sending an
@@ -425,6 +520,12 @@ int cnp_http_send(struct cnp_http *h, const struct cnp_http_request *req,
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	if (h->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+	if (h->pinned_pubkey)
+		curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, h->pinned_pubkey);
+	if (h->client_cert) {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, h->client_cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, h->client_key);
+	}
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
 	/* A stall (no progress) aborts; a slow but moving link does not. */
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -444,12 +545,25 @@ int cnp_http_send(struct cnp_http *h, const struct cnp_http_request *req,
 	rc = map_curl_code(code);
 	if (rc != CNP_OK) {
 		const char *why = errbuf[0] ? errbuf : curl_easy_strerror(code);
-		if (rc == CNP_ERR_TLS && code == CURLE_PEER_FAILED_VERIFICATION)
-			snprintf(resp->detail, sizeof(resp->detail),
-			         "%.300s: TLS certificate verification failed: %.150s", url, why);
-		else
+		long verify = 0;
+		curl_easy_getinfo(c, CURLINFO_SSL_VERIFYRESULT, &verify);
+		const char *tls = tls_failure(code, verify, why, h);
+		if (tls) {
+			rc = CNP_ERR_TLS;
+			snprintf(resp->detail, sizeof(resp->detail), "%.200s: TLS: %s (%.150s)", url,
+			         tls, why);
+		} else {
 			snprintf(resp->detail, sizeof(resp->detail), "%.300s: %.190s", url, why);
+		}
 		return rc;
+	}
+	const char *cert = resp->status == 400 ? client_cert_page(reply.head, h) : NULL;
+	if (cert) {
+		/* Not a verdict on the batch: a TLS problem nginx reports late.
+		 * Retried like any TLS failure, never quarantined. */
+		snprintf(resp->detail, sizeof(resp->detail),
+		         "%.250s: TLS: %s (server answered HTTP 400 after the handshake)", url, cert);
+		return CNP_ERR_TLS;
 	}
 	if (resp->status < 200 || resp->status > 299) {
 		snprintf(resp->detail, sizeof(resp->detail), "%.400s: server answered HTTP %ld",

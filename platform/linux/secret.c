@@ -17,6 +17,32 @@ static void wipe(void *p, size_t n)
 		*v++ = 0;
 }
 
+/* The checks both calls make on the file's status. */
+static int check_stat(const struct stat *st, char *why, size_t why_len)
+{
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(why, why_len, "not a regular file");
+		return CNP_ERR_KEY;
+	}
+	if (st->st_mode & 077) {
+		snprintf(why, why_len, "mode %04o lets group or others read it; run chmod 600 on it",
+		         (unsigned)(st->st_mode & 07777));
+		return CNP_ERR_KEY;
+	}
+	return CNP_OK;
+}
+
+int cnp_secret_check(const char *path, char *why, size_t why_len)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		int e = errno;
+		snprintf(why, why_len, "%s", strerror(e));
+		return e == ENOENT ? CNP_ERR_NOTFOUND : CNP_ERR_IO;
+	}
+	return check_stat(&st, why, why_len);
+}
+
 int cnp_secret_read(const char *path, size_t max, char **text, size_t *len, char *why,
                     size_t why_len)
 {
@@ -35,17 +61,9 @@ int cnp_secret_read(const char *path, size_t max, char **text, size_t *len, char
 		snprintf(why, why_len, "%s", strerror(errno));
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(why, why_len, "not a regular file");
-		rc = CNP_ERR_KEY;
+	if ((rc = check_stat(&st, why, why_len)) != CNP_OK)
 		goto out;
-	}
-	if (st.st_mode & 077) {
-		snprintf(why, why_len, "mode %04o lets group or others read it; run chmod 600 on it",
-		         (unsigned)(st.st_mode & 07777));
-		rc = CNP_ERR_KEY;
-		goto out;
-	}
+	rc = CNP_ERR_IO;
 	if ((unsigned long long)st.st_size > (unsigned long long)max) {
 		snprintf(why, why_len, "larger than %zu bytes", max);
 		rc = CNP_ERR_TOOBIG;
