@@ -615,34 +615,34 @@ static void test_thread(void)
 {
 	struct cnp_spool *s = spool_new("thread");
 	atomic_int cancel = 0;
-	static const struct step script[] = {{CNP_ERR_NET, 0, -1}};
+	/* #1 fails once and asks for a minute's pause (held to 10 x the 1 s
+	 * cap): #2 must take every batch, however slow this machine is. */
+	static const struct step script[] = {{CNP_ERR_NET, 0, 60}};
 	struct fake_ep *f[2] = {fake_new("fake://one", script, 1, OK),
 	                        fake_new("fake://two", NULL, 0, OK)};
 	unsigned before = destroyed;
 	struct cnp_uploader *u = uploader_new(s, f, 2, &fast_cfg, &cancel);
 	CHECK_EQ(cnp_uploader_start(u), CNP_OK);
 
-	/* A batch arrives while the thread idles; the kick wakes it, long
-	 * before its idle sleep would end. */
+	/* A batch arrives while the thread idles; the kick wakes it. (How
+	 * soon is a benchmark's business, not a test's.) */
 	cnp_sleep_us(50 * MS);
 	char name[CNP_SPOOL_NAME_MAX];
 	put_batch(s, 12, name);
-	uint64_t t0 = cnp_clock_mono_us();
 	cnp_uploader_kick(u);
-	CHECK(wait_delivered(s, 2 * SEC));
-	CHECK(cnp_clock_mono_us() - t0 < 900 * MS);
+	CHECK(wait_delivered(s, 5 * SEC));
 
 	/* More batches, one kick: all delivered. */
 	for (int i = 0; i < 4; i++)
 		put_batch(s, 12, name);
 	cnp_uploader_kick(u);
-	CHECK(wait_delivered(s, 2 * SEC));
+	CHECK(wait_delivered(s, 5 * SEC));
 
 	cnp_uploader_stop(u);
 	CHECK(atomic_load(&cancel) != 0);
-	/* Joined: reading the fakes is safe now. #1 failed once, #2 took it. */
-	CHECK_EQ(f[0]->calls + f[1]->calls, 6);
-	CHECK(f[1]->calls >= 1);
+	/* Joined: reading the fakes is safe now. #1 failed once, #2 took all. */
+	CHECK_EQ(f[0]->calls, 1);
+	CHECK_EQ(f[1]->calls, 5);
 	struct cnp_uploader_stats st;
 	cnp_uploader_get_stats(u, &st);
 	CHECK_EQ(st.batches, 5);
