@@ -82,9 +82,10 @@ refused() {
   config "$w/$name.json" "$source" "$extra"
   "${emu[@]}" "$CANOPY_BIN" --config "$w/$name.json" >"$log" 2>&1 </dev/null &
   agent_pid=$!
-  # Both the refusal and the end of the source (all of it is spooled).
-  t_wait_until 300 0.1 grep -Eq -- "$pattern" "$log" || true
-  t_wait_until 300 0.1 grep -q "source 0 .* finished" "$log" || true
+  # Both the refusal and the end of the source (all of it is spooled);
+  # bounded generously: under a loaded CI machine a start can take long.
+  t_wait_until 1200 0.1 grep -Eq -- "$pattern" "$log" || true
+  t_wait_until 1200 0.1 grep -q "source 0 .* finished" "$log" || true
   kill -TERM "$agent_pid" 2>/dev/null || true
   t_wait_pid_exit "$agent_pid" 300 || true
   kill_agent
@@ -167,7 +168,9 @@ else
 fi
 # A pin given as a key file, on a server without client certificates.
 restart_nginx "$TLS_SERVER_CERT" "$TLS_SERVER_KEY"
-refused refill "$w/trace.log" ", \"ca_file\": \"$TLS_WRONG_CA\"" "TLS: "
+# A new trace file: the agent's journal remembers how far it read the old one.
+cp "$w/trace.log" "$w/trace2.log"
+refused refill "$w/trace2.log" ", \"ca_file\": \"$TLS_WRONG_CA\"" "TLS: "
 delivered fixed-pin-file ", \"ca_file\": \"$TLS_CA\", \"pinned_pubkey\": \"$pki/server.pub.pem\""
 
 # --- plain http:// ------------------------------------------------------------------
