@@ -132,7 +132,8 @@ int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 	rc = cnp_capture_create(cfg, &a->capture);
 	if (rc != CNP_OK)
 		goto fail;
-	struct cnp_spool_config sc = {.dir = cfg->spool_dir, .max_bytes = cfg->spool_max_bytes};
+	struct cnp_spool_config sc = {.dir = cfg->spool_dir, .max_bytes = cfg->spool_max_bytes,
+	                              .min_free_bytes = cfg->spool_min_free_bytes};
 	rc = cnp_spool_open(&sc, &a->spool);
 	if (rc != CNP_OK)
 		goto fail;

@@ -657,12 +657,15 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 	const cJSON *spool = object_at(c, root, "spool", "$.spool", 1);
 	if (spool) {
 		static const char *const sk[] = {"dir", "max_bytes", "journal", "sync_interval_ms",
+		                                 "min_free_bytes",
 		                                 NULL};
 		check_keys(c, spool, "$.spool", sk);
 		get_path(c, spool, "dir", "$.spool.dir", cfg->spool_dir, sizeof(cfg->spool_dir), 1);
 		get_uint(c, spool, "max_bytes", "$.spool.max_bytes", 65536, UINT64_MAX / 2,
 		         &cfg->spool_max_bytes);
 		get_bool(c, spool, "journal", "$.spool.journal", &cfg->spool_journal);
+		get_uint(c, spool, "min_free_bytes", "$.spool.min_free_bytes", 0, UINT64_MAX / 2,
+		         &cfg->spool_min_free_bytes);
 		get_uint(c, spool, "sync_interval_ms", "$.spool.sync_interval_ms", 0, 3600000,
 		         &cfg->spool_sync_interval_ms);
 	}

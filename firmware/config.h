@@ -109,6 +109,7 @@ struct cnp_config {
 
 	char spool_dir[CNP_PATH_MAX];
 	uint64_t spool_max_bytes;
+	uint64_t spool_min_free_bytes;    /* free space to leave, 0: none */
 	int spool_journal;                /* journal frames of the open batch */
 	uint64_t spool_sync_interval_ms;  /* journal fdatasync period, 0: always */
 

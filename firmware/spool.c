@@ -37,6 +37,7 @@ struct entry {
 struct cnp_spool {
 	char *dir;
 	uint64_t max_bytes;
+	uint64_t min_free_bytes;
 	struct cnp_mutex *lock;
 	struct entry *entries; /* sorted by name = by (boot, seq) */
 	size_t count, cap;
@@ -300,6 +301,7 @@ int cnp_spool_open(const struct cnp_spool_config *cfg, struct cnp_spool **out)
 	if (!s->dir || !s->lock)
 		goto fail;
 	s->max_bytes = cfg->max_bytes;
+	s->min_free_bytes = cfg->min_free_bytes;
 	rc = cnp_fs_mkdirs(s->dir);
 	if (rc != CNP_OK) {
 		cnp_error("spool %s: cannot create the directory: %s", s->dir, cnp_fs_last_error());
@@ -394,10 +396,15 @@ int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
 	char name[CNP_SPOOL_NAME_MAX];
 	batch_name(name, s->boot, seq);
 	cnp_mutex_lock(s->lock);
+	/* Free space now plus what evictions free must cover the headroom
+	 * (min_free_bytes) and the batch. */
+	uint64_t have = UINT64_MAX, fs_free = 0, need = s->min_free_bytes + len;
+	if (s->min_free_bytes && cnp_fs_free_bytes(s->dir, &fs_free) == CNP_OK)
+		have = fs_free;
 	/* Make room first: oldest batches that are not being uploaded go. */
 	size_t i = 0;
 	int evicted = 0;
-	while (s->bytes + len > s->max_bytes && i < s->count) {
+	while ((s->bytes + len > s->max_bytes || have < need) && i < s->count) {
 		if (s->entries[i].checked_out) {
 			i++;
 			continue;
@@ -408,13 +415,24 @@ int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
 		cnp_warn("spool %s: full; dropped %s (%" PRIu32 " frames)", s->dir,
 		         s->entries[i].name, s->entries[i].frames);
 		s->dropped_full += s->entries[i].frames;
+		if (have != UINT64_MAX)
+			have += s->entries[i].size;
 		remove_at(s, i);
 		evicted = 1;
 	}
 	/* The count must survive a crash before the batch is stored. */
 	if (evicted)
 		write_state(s);
-	int rc = cnp_fs_write_atomic(s->dir, name, data, len);
+	int rc = CNP_OK;
+	if (have < need) {
+		cnp_error("spool %s: the file system has %" PRIu64 " bytes free, less than "
+		          "spool.min_free_bytes (%" PRIu64 ") plus the batch (%zu bytes); not "
+		          "storing it",
+		          s->dir, fs_free, s->min_free_bytes, len);
+		rc = CNP_ERR_FULL;
+		goto out;
+	}
+	rc = cnp_fs_write_atomic(s->dir, name, data, len);
 	if (rc != CNP_OK) {
 		cnp_error("spool %s: cannot write %s: %s", s->dir, name, cnp_fs_last_error());
 		goto out;

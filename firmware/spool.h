@@ -32,6 +32,8 @@
 struct cnp_spool_config {
 	const char *dir;
 	uint64_t max_bytes; /* total size of stored batches */
+	/* Free space to leave on the spool's file system (0: no such bound). */
+	uint64_t min_free_bytes;
 };
 
 struct cnp_spool_entry {
@@ -73,8 +75,12 @@ void cnp_spool_next(struct cnp_spool *s, uint64_t *seq, int *has_prev,
 
 /*
  * Stores a sealed batch with sequence number `seq` (from cnp_spool_next).
- * Evicts the oldest batches if needed (see cnp_spool_take_dropped).
+ * Evicts the oldest batches if needed (see cnp_spool_take_dropped): while
+ * the spool would exceed max_bytes, or the file system would keep less than
+ * min_free_bytes free.
  * @retval CNP_ERR_TOOBIG the batch alone is larger than max_bytes
+ * @retval CNP_ERR_FULL   min_free_bytes cannot be kept even with every
+ *                        batch that may go evicted; nothing was stored
  * @retval CNP_ERR_IO     the write failed; nothing was stored
  */
 int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,

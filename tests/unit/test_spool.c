@@ -578,6 +578,56 @@ static void test_bad_dir(void)
 	CHECK_EQ(rc, CNP_ERR_IO);
 }
 
+/* spool.min_free_bytes: a file system that cannot keep the headroom makes
+ * the spool evict its oldest batches (counted), then refuse the new one. */
+static void test_min_free(void)
+{
+	char dir[512];
+	make_dir(dir, sizeof(dir), "min-free");
+	struct cnp_spool_config sc = {.dir = dir, .max_bytes = 1u << 30};
+	struct cnp_spool *s = NULL;
+	CHECK_EQ(cnp_spool_open(&sc, &s), CNP_OK);
+	if (!s)
+		return;
+	struct built a, b, c;
+	CHECK_EQ(put_next(s, 30, &a), CNP_OK);
+	CHECK_EQ(put_next(s, 50, &b), CNP_OK);
+	cnp_spool_close(s);
+	s = NULL;
+
+	/* No disk has this much free: everything that may go, goes. */
+	sc.min_free_bytes = UINT64_MAX / 2;
+	CHECK_EQ(cnp_spool_open(&sc, &s), CNP_OK);
+	if (!s)
+		return;
+	unsigned batches;
+	uint64_t bytes, full, corrupt;
+	CHECK_EQ(put_next(s, 70, &c), CNP_ERR_FULL);
+	cnp_spool_usage(s, &batches, &bytes);
+	CHECK_EQ(batches, 0);
+	cnp_spool_take_dropped(s, &full, &corrupt);
+	CHECK_EQ(full, 80);
+	CHECK_EQ(corrupt, 0);
+	cnp_spool_close(s);
+	release_built(&a);
+	release_built(&b);
+	release_built(&c);
+
+	/* A bound the disk can keep changes nothing. */
+	uint64_t fs_free = 0;
+	CHECK_EQ(cnp_fs_free_bytes(dir, &fs_free), CNP_OK);
+	sc.min_free_bytes = 4096;
+	s = NULL;
+	CHECK_EQ(cnp_spool_open(&sc, &s), CNP_OK);
+	if (!s)
+		return;
+	if (fs_free > (64u << 20)) {
+		CHECK_EQ(put_next(s, 10, &a), CNP_OK);
+		release_built(&a);
+	}
+	cnp_spool_close(s);
+}
+
 int main(void)
 {
 	cnp_json_init();
@@ -589,6 +639,7 @@ int main(void)
 	test_corrupt();
 	test_torn_frames_counted();
 	test_evict();
+	test_min_free();
 	test_bad_dir();
 	return check_finish();
 }
