@@ -53,6 +53,9 @@ struct candump_source {
 	int have_file_ts;
 	uint64_t frames_this_pass;
 	struct cnp_pacer pacer;
+	uint64_t duration_us; /* duration_s: log time to deliver; 0: all */
+	uint64_t end_ts;      /* frames stamped at or after this end the source */
+	int ended;            /* duration_s reached: EOF from now on */
 	int have_pending;  /* a parsed frame waits for its time (paced) */
 	char last_ifname[CNP_IFNAMSIZ];
 	unsigned last_iflen; /* 0: none yet */
@@ -179,6 +182,8 @@ static int candump_read(struct cnp_source *src, struct cnp_frame *frames, size_t
 		s->ends_cap = max;
 	}
 	s->start = s->last_end;
+	if (s->ended)
+		return CNP_ERR_EOF;
 	while (*n < max) {
 		struct cnp_frame *f = &frames[*n];
 		if (s->have_pending) {
@@ -221,6 +226,16 @@ static int candump_read(struct cnp_source *src, struct cnp_frame *frames, size_t
 			if (f->ts_us < s->file_first_ts && s->loop_offset == 0)
 				s->file_first_ts = f->ts_us;
 			f->ts_us += s->loop_offset;
+			if (s->duration_us) {
+				if (s->end_ts == 0)
+					s->end_ts = f->ts_us + s->duration_us;
+				else if (f->ts_us >= s->end_ts) {
+					cnp_info("%s: duration_s reached after %" PRIu64 " frames", s->path,
+					         s->base.stats.frames);
+					s->ended = 1;
+					return CNP_ERR_EOF;
+				}
+			}
 			s->frames_this_pass++;
 			here(s, &s->ends[*n]);
 		}
@@ -297,6 +312,8 @@ int cnp_candump_source_create(const struct cnp_source_config *cfg,
 	s->pace = cfg->pace;
 	cnp_pacer_init(&s->pacer, cfg->speed);
 	s->loop = cfg->loop;
+	if (cfg->duration_s > 0)
+		s->duration_us = (uint64_t)(cfg->duration_s * 1e6 + 0.5);
 	s->path = cnp_strdup(cfg->path);
 	s->buf = cnp_malloc(BLOCK + CNP_CANDUMP_LINE_MAX);
 	if (!s->path || !s->buf) {

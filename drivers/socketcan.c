@@ -105,6 +105,8 @@ struct socketcan_source {
 	unsigned n_filters;
 	int rcvbuf;     /* bytes asked for; 0: the kernel's default */
 	uint64_t reopen_ms;
+	uint64_t end_at; /* duration_s: monotonic time the source ends; 0: never */
+	int ended;       /* end_at reached: EOF from now on */
 	/* One-time warnings (per source, naming the first interface affected). */
 	unsigned warned; /* WARNED_* bits */
 	uint64_t malformed_warn_at;
@@ -742,6 +744,13 @@ static int socketcan_read(struct cnp_source *src, struct cnp_frame *frames, size
 	*n = 0;
 	*wait_us = 0;
 	uint64_t now = s->sys.mono_us(s->sys.ctx);
+	if (s->end_at && (s->ended || now >= s->end_at)) {
+		if (!s->ended)
+			cnp_info("socketcan %s: duration_s reached after %" PRIu64 " frames",
+			         s->ifs[0].name, s->base.stats.frames);
+		s->ended = 1; /* logged once; EOF from now on */
+		return CNP_ERR_EOF;
+	}
 
 	for (unsigned i = 0; i < s->n_ifs; i++) {
 		struct sc_iface *f = &s->ifs[i];
@@ -784,7 +793,9 @@ static int socketcan_read(struct cnp_source *src, struct cnp_frame *frames, size
 		else
 			*wait_us = next_retry > now ? next_retry - now : 1;
 	}
-	return CNP_OK; /* never CNP_ERR_EOF: interfaces may come back */
+	if (total == 0 && s->end_at && *wait_us > s->end_at - now)
+		*wait_us = s->end_at - now;
+	return CNP_OK; /* CNP_ERR_EOF only at duration_s: interfaces may come back */
 }
 
 static void socketcan_destroy(struct cnp_source *src)
@@ -870,6 +881,8 @@ int cnp_socketcan_source_create_with(const struct cnp_source_config *cfg,
 	}
 
 	uint64_t now = s->sys.mono_us(s->sys.ctx);
+	if (cfg->duration_s > 0)
+		s->end_at = now + (uint64_t)(cfg->duration_s * 1e6 + 0.5);
 	for (unsigned i = 0; i < s->n_ifs; i++)
 		try_open(s, &s->ifs[i], now, 1);
 	for (unsigned i = 0; i < s->n_ifs; i++)

@@ -223,9 +223,11 @@ static void parse_filters(struct ctx *c, const cJSON *arr, const char *path,
 static void parse_source(struct ctx *c, const cJSON *s, const char *path,
                          struct cnp_source_config *out)
 {
-	static const char *const candump_keys[] = {"type", "path", "pace", "loop", NULL};
+	static const char *const candump_keys[] = {"type", "path", "pace", "loop", "duration_s",
+	                                           NULL};
 	static const char *const socketcan_keys[] = {"type", "interfaces", "filters",
-	                                             "rcvbuf_bytes", "reopen_ms", NULL};
+	                                             "rcvbuf_bytes", "reopen_ms", "duration_s",
+	                                             NULL};
 	static const char *const sim_keys[] = {"type", "profile", "seed", "duration_s",
 	                                       "start_time", "pace", NULL};
 	char p[96];
@@ -240,6 +242,16 @@ static void parse_source(struct ctx *c, const cJSON *s, const char *path,
 	out->rcvbuf_bytes = CNP_DEFAULT_RCVBUF_BYTES;
 	out->reopen_ms = CNP_DEFAULT_REOPEN_MS;
 	out->start_time_us = CNP_DEFAULT_SIM_START_US;
+	/* Every source type: an optional end (sim: simulated seconds; candump:
+	 * seconds of log time; socketcan: seconds since the source opened). */
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(s, "duration_s");
+	char dp[112];
+	snprintf(dp, sizeof(dp), "%s.duration_s", path);
+	if (d && (!cJSON_IsNumber(d) || !(d->valuedouble >= 0) || d->valuedouble > 1e7))
+		bad(c, dp, "expected a number of seconds from 0 (endless) to 1e7, got %s",
+		    cJSON_IsNumber(d) ? "a number out of range" : type_name(d));
+	else if (d)
+		out->duration_s = d->valuedouble;
 	if (strcmp(out->type, "socketcan") == 0) {
 		check_keys(c, s, path, socketcan_keys);
 		const cJSON *ifs = cJSON_GetObjectItemCaseSensitive(s, "interfaces");
@@ -283,13 +295,6 @@ static void parse_source(struct ctx *c, const cJSON *s, const char *path,
 			    out->profile);
 		snprintf(p, sizeof(p), "%s.seed", path);
 		get_uint(c, s, "seed", p, 0, UINT64_MAX, &out->seed);
-		const cJSON *d = cJSON_GetObjectItemCaseSensitive(s, "duration_s");
-		snprintf(p, sizeof(p), "%s.duration_s", path);
-		if (d && (!cJSON_IsNumber(d) || !(d->valuedouble >= 0) || d->valuedouble > 1e7))
-			bad(c, p, "expected a number of seconds from 0 (endless) to 1e7, got %s",
-			    type_name(d));
-		else if (d)
-			out->duration_s = d->valuedouble;
 		snprintf(p, sizeof(p), "%s.start_time", path);
 		get_uint(c, s, "start_time", p, 0, UINT64_MAX / 2, &out->start_time_us);
 	} else if (strcmp(out->type, "candump") == 0) {

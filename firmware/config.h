@@ -52,10 +52,14 @@ struct cnp_source_config {
 	uint64_t rcvbuf_bytes;      /* socket receive buffer asked for */
 	uint64_t reopen_ms;         /* retry interval for a missing/down interface */
 
+	/* every type: when the source ends; 0: endless. sim: simulated seconds;
+	 * candump: log seconds after the first frame; socketcan: seconds after
+	 * the source opened (monotonic clock). */
+	double duration_s;
+
 	/* sim */
 	char profile[8];            /* "ev" or "ice" */
 	uint64_t seed;
-	double duration_s;          /* simulated seconds; 0: endless */
 	uint64_t start_time_us;     /* simulated epoch of the first frame */
 };
 

@@ -1507,6 +1507,41 @@ static void test_config(void)
 	CHECK(cnp_socketcan_sys_default() != NULL);
 }
 
+/* duration_s: frames until the monotonic clock reaches it, then EOF (so a
+ * timed capture drains and exits); the idle wait never overshoots it. */
+static void test_duration(void)
+{
+	fake_reset();
+	fake_add("can0", (int)CAN_MTU);
+	struct cnp_ifaces ifaces;
+	cnp_ifaces_init(&ifaces);
+	static const char *const names[] = {"can0"};
+	struct cnp_source_config c;
+	config_for(&c, names, 1);
+	c.duration_s = 2.5;
+	struct cnp_source *src = open_cfg(&c, &ifaces);
+	CHECK(src != NULL);
+	if (!src)
+		return;
+	push_cc("can0", 0x10, 1, "01");
+	CHECK_EQ(read_once(src, 8, NULL), 1);
+	uint64_t wait = 0;
+	fk.mono += 2400000;
+	CHECK_EQ(read_once(src, 8, &wait), 0);
+	CHECK(wait > 0 && wait <= 100000);
+	push_cc("can0", 0x11, 1, "02");
+	fk.mono += 100000; /* exactly at the end: ends, the queued frame stays */
+	size_t n = 99;
+	capture_begin();
+	CHECK_EQ(src->ops->read(src, got, 8, &n, &wait), CNP_ERR_EOF);
+	CHECK_EQ(n, 0);
+	CHECK_EQ(src->ops->read(src, got, 8, &n, &wait), CNP_ERR_EOF);
+	const char *log = capture_end();
+	CHECK_EQ(count_of(log, "can0: duration_s reached after 1 frames"), 1);
+	cnp_source_destroy(src);
+	CHECK_EQ(open_sockets(), 0);
+}
+
 int main(void)
 {
 	test_classic();
@@ -1522,5 +1557,6 @@ int main(void)
 	test_round_robin();
 	test_real_receive_path();
 	test_config();
+	test_duration();
 	return check_finish();
 }

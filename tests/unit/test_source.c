@@ -548,20 +548,28 @@ static void test_trace(void)
 	cnp_source_destroy(src);
 }
 
-/* "loop": the log starts again, time moving on, and never ends. */
-static void test_loop(void)
+/* A looping candump source on `path`, ending after duration_s (0: never). */
+static struct cnp_source *open_loop(const char *path, double duration_s,
+                                    struct cnp_ifaces *ifaces)
 {
-	static const char text[] = "(1.000000) can0 123#11\n(1.500000) can0 456#22\nbad line\n";
-	const char *path = tmp_file("loop.log", text, sizeof(text) - 1);
 	struct cnp_source_config sc;
 	memset(&sc, 0, sizeof(sc));
 	snprintf(sc.type, sizeof(sc.type), "candump");
 	snprintf(sc.path, sizeof(sc.path), "%s", path);
 	sc.loop = 1;
-	struct cnp_ifaces ifaces;
-	cnp_ifaces_init(&ifaces);
+	sc.duration_s = duration_s;
+	cnp_ifaces_init(ifaces);
 	struct cnp_source *src = NULL;
-	CHECK_EQ(cnp_candump_source_create(&sc, &ifaces, &src), CNP_OK);
+	CHECK_EQ(cnp_candump_source_create(&sc, ifaces, &src), CNP_OK);
+	return src;
+}
+
+/* "loop": the log starts again, time moving on, and never ends. */
+static void test_loop(void)
+{
+	static const char text[] = "(1.000000) can0 123#11\n(1.500000) can0 456#22\nbad line\n";
+	struct cnp_ifaces ifaces;
+	struct cnp_source *src = open_loop(tmp_file("loop.log", text, sizeof(text) - 1), 0, &ifaces);
 	if (!src)
 		return;
 	struct cnp_frame f[7];
@@ -580,14 +588,41 @@ static void test_loop(void)
 	cnp_source_destroy(src);
 
 	/* A log with no frame at all does not spin forever: EOF. */
-	const char *empty = tmp_file("loop-empty.log", "junk\n", 5);
-	snprintf(sc.path, sizeof(sc.path), "%s", empty);
-	CHECK_EQ(cnp_candump_source_create(&sc, &ifaces, &src), CNP_OK);
+	src = open_loop(tmp_file("loop-empty.log", "junk\n", 5), 0, &ifaces);
 	if (src) {
 		CHECK_EQ(src->ops->read(src, f, 7, &n, &wait), CNP_ERR_EOF);
 		CHECK_EQ(n, 0);
 		cnp_source_destroy(src);
 	}
+}
+
+/* duration_s ends a replay after that much log time, even an endless
+ * loop: frames stamped before first + duration_s, then EOF for good. */
+static void test_duration(void)
+{
+	static const char text[] = "(1.000000) can0 123#11\n(1.500000) can0 456#22\n";
+	struct cnp_ifaces ifaces;
+	struct cnp_source *src =
+		open_loop(tmp_file("duration.log", text, sizeof(text) - 1), 1.5, &ifaces);
+	if (!src)
+		return;
+	struct cnp_frame f[16];
+	size_t n = 0, total = 0;
+	uint64_t wait = 0;
+	int rc = CNP_OK;
+	for (int i = 0; i < 10 && rc == CNP_OK; i++) {
+		rc = src->ops->read(src, f, 2, &n, &wait);
+		for (size_t k = 0; k < n; k++)
+			CHECK(f[k].ts_us < 2500000u);
+		total += n;
+	}
+	CHECK_EQ(rc, CNP_ERR_EOF);
+	/* 1.0, 1.5, 1.501, 2.001; 2.002 and 2.502 ... : 2.502 >= 2.5 ends. */
+	CHECK_EQ(total, 5);
+	CHECK_EQ(src->stats.frames, 5);
+	CHECK_EQ(src->ops->read(src, f, 2, &n, &wait), CNP_ERR_EOF);
+	CHECK_EQ(n, 0);
+	cnp_source_destroy(src);
 }
 
 int main(void)
@@ -600,5 +635,6 @@ int main(void)
 	test_pace();
 	test_trace();
 	test_loop();
+	test_duration();
 	return check_finish();
 }
