@@ -30,6 +30,8 @@
 #   NGINX_EXTRA_SERVER_CONF   text appended inside server { } (e.g. extra
 #                             locations that fail on purpose)
 #   NGINX_EXTRA_INGEST_CONF   text appended inside location /ingest/ { }
+#   NGINX_WORKER_CONNECTIONS  connections nginx takes at once (default 256;
+#                             scripts/bench-fleet raises it)
 # Set by nginx_start:
 #   NGINX_PREFIX NGINX_CONF NGINX_PORT NGINX_PID NGINX_STORAGE
 #   NGINX_BASE_URL (https://127.0.0.1:PORT) NGINX_INGEST_URL (.../ingest)
@@ -84,7 +86,7 @@ lock_file "$prefix/nginx.lock";
 error_log "$prefix/error.log" info;
 
 events {
-    worker_connections 256;
+    worker_connections ${NGINX_WORKER_CONNECTIONS:-256};
 }
 
 http {
