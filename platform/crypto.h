@@ -139,9 +139,8 @@ int cnp_verifier_verify(const struct cnp_verifier *v, const uint8_t hash[CNP_SHA
  * out + CNP_SEAL_HEAD_LEN (encryption in place); no other overlap. The
  * ephemeral key comes from the kernel's generator and is wiped before
  * return; `ephemeral` (a 32-byte scalar) replaces it for test vectors only:
- * pass NULL. Costs two P-256 multiplications (about 10 million
- * instructions on x86-64) plus AES-GCM over the bytes. Calls on one `to`
- * may overlap (it is only read).
+ * pass NULL. Costs two P-256 multiplications (not measured yet) plus
+ * AES-GCM over the bytes. Calls on one `to` may overlap (it is only read).
  * @retval CNP_ERR_NOMEM
  * @retval CNP_ERR_KEY  `ephemeral` is not a valid P-256 scalar
  * @retval CNP_ERR_IO   the kernel gave no random bytes
