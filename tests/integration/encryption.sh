@@ -72,8 +72,16 @@ for trace in "${traces[@]}"; do
   # 1. The endpoint cannot store: every batch stays in the spool.
   touch "$w/not-a-dir"
   config "$w/stuck$n.json" "$trace" "$w/spool$n" "file://$w/not-a-dir/bucket"
-  timeout -s TERM 10 "${emu[@]}" "$CANOPY_BIN" --config "$w/stuck$n.json" --exit-when-drained \
-    >"$w/stuck$n.log" 2>&1 || true
+  # It reads the whole trace, then is stopped (SIGTERM seals the open
+  # batch): wait for the source to finish, however slow the emulator is.
+  "${emu[@]}" "$CANOPY_BIN" --config "$w/stuck$n.json" --exit-when-drained \
+    >"$w/stuck$n.log" 2>&1 &
+  pid=$!
+  t_wait_until 600 0.5 grep -q "source 0 (.*) finished" "$w/stuck$n.log" ||
+    t_fail "$(basename "$trace"): the source did not finish within 300 s"
+  kill -TERM "$pid" 2>/dev/null || true
+  t_wait_pid_exit "$pid" 600 || { kill -KILL "$pid" 2>/dev/null || true; t_fail "$(basename "$trace"): no exit 60 s after SIGTERM"; }
+  wait "$pid" 2>/dev/null || true
   spooled=$(find "$w/spool$n" -name '*.cnp' | wc -l)
   if [[ $spooled -ge 2 ]] && grep -q "encrypting batches to the P-256 public key" "$w/stuck$n.log"; then
     t_pass "$(basename "$trace"): $spooled encrypted batches kept in the spool"
