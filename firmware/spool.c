@@ -57,6 +57,11 @@ struct cnp_spool {
 	int has_last;
 	uint32_t last_boot;
 	uint64_t last_seq;
+	/* A batch being moved to quarantine/, already counted in state.json:
+	 * if a crash leaves it in place, the next open takes the count back
+	 * (the scan counts it again). */
+	char pending_q[CNP_SPOOL_NAME_MAX];
+	uint64_t pending_q_frames;
 	/* Found by the scan: stored batches newer than state.json's last. */
 	int stale_found, scan_has_max;
 	uint32_t scan_boot;
@@ -91,21 +96,24 @@ static int write_state(struct cnp_spool *s)
 	char hex[2 * CNP_SHA256_LEN + 1] = "";
 	if (s->has_prev)
 		cnp_hex(s->prev, CNP_SHA256_LEN, hex);
-	char text[512];
+	char text[1024];
 	int n = snprintf(text, sizeof(text),
 	                 "{\"spool_id\":\"%s\",\"boot\":%" PRIu32 ",\"next_seq\":%" PRIu64
 	                 ",\"last_sha256\":\"%s\",\"dropped_spool_full\":%" PRIu64
 	                 ",\"dropped_corrupt\":%" PRIu64 ",\"last_boot\":%" PRIu32
 	                 ",\"last_seq\":%" PRIu64 ",\"has_last\":%d,\"reported_spool_full\":%" PRIu64
-	                 ",\"reported_corrupt\":%" PRIu64 "}\n",
+	                 ",\"reported_corrupt\":%" PRIu64 ",\"pending_quarantine\":\"%s\""
+	                 ",\"pending_quarantine_frames\":%" PRIu64 "}\n",
 	                 s->id, s->boot, s->next_seq, hex, s->dropped_full, s->dropped_corrupt,
 	                 s->last_boot, s->last_seq, s->has_last, s->reported_full,
-	                 s->reported_corrupt);
+	                 s->reported_corrupt, s->pending_q, s->pending_q_frames);
 	int rc = cnp_fs_write_atomic(s->dir, STATE_FILE, text, (size_t)n);
 	if (rc != CNP_OK)
 		cnp_error("spool %s: cannot write %s: %s", s->dir, STATE_FILE, cnp_fs_last_error());
 	return rc;
 }
+
+static int is_batch_name(const char *name);
 
 static void read_state(struct cnp_spool *s)
 {
@@ -154,6 +162,13 @@ static void read_state(struct cnp_spool *s)
 		if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "reported_corrupt"),
 		                   UINT64_MAX, &v))
 			s->reported_corrupt = v;
+		const cJSON *pq = cJSON_GetObjectItemCaseSensitive(j, "pending_quarantine");
+		if (cJSON_IsString(pq) && is_batch_name(pq->valuestring) &&
+		    !cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "pending_quarantine_frames"),
+		                   UINT64_MAX, &v)) {
+			snprintf(s->pending_q, sizeof(s->pending_q), "%s", pq->valuestring);
+			s->pending_q_frames = v;
+		}
 		uint64_t lb, ls, hl;
 		if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "has_last"), 1, &hl) &&
 		    !cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "last_boot"), UINT32_MAX, &lb) &&
@@ -221,6 +236,24 @@ static void quarantine_file(struct cnp_spool *s, const char *name)
 	}
 }
 
+/*
+ * Counts a damaged batch's frames as dropped and moves it aside, so that a
+ * crash at any point counts it exactly once: the count and the name go to
+ * state.json first; if the move did not happen, the next open takes the
+ * count back and the scan finds the batch again.
+ */
+static void quarantine_counted(struct cnp_spool *s, const char *name, uint64_t frames)
+{
+	s->dropped_corrupt += frames;
+	snprintf(s->pending_q, sizeof(s->pending_q), "%s", name);
+	s->pending_q_frames = frames;
+	write_state(s);
+	quarantine_file(s, name);
+	s->pending_q[0] = 0;
+	s->pending_q_frames = 0;
+	write_state(s);
+}
+
 /* Verifies one file found in the directory and indexes it. */
 static int scan_cb(const char *name, void *arg)
 {
@@ -258,8 +291,7 @@ static int scan_cb(const char *name, void *arg)
 			frames = 0;
 		cnp_warn("spool %s: %s is corrupt (%s); moved to %s/ (%" PRIu32 " frames)", s->dir,
 		         name, why, QUARANTINE_DIR, frames);
-		quarantine_file(s, name);
-		s->dropped_corrupt += frames ? frames : 1;
+		quarantine_counted(s, name, frames ? frames : 1);
 		cnp_free(data);
 		return 0;
 	}
@@ -312,6 +344,16 @@ int cnp_spool_open(const struct cnp_spool_config *cfg, struct cnp_spool **out)
 		uint8_t raw[CNP_SPOOL_ID_LEN / 2];
 		cnp_random_bytes(raw, sizeof(raw));
 		cnp_hex(raw, sizeof(raw), s->id);
+	}
+	if (s->pending_q[0]) {
+		char p[PATH_MAX];
+		uint64_t size;
+		if (path_of(s, s->pending_q, p, sizeof(p)) == CNP_OK &&
+		    cnp_fs_file_size(p, &size) == CNP_OK)
+			s->dropped_corrupt -= s->pending_q_frames < s->dropped_corrupt
+			                          ? s->pending_q_frames : s->dropped_corrupt;
+		s->pending_q[0] = 0;
+		s->pending_q_frames = 0;
 	}
 	uint64_t old_corrupt = s->dropped_corrupt;
 	rc = cnp_fs_list(s->dir, scan_cb, s);
@@ -531,10 +573,8 @@ void cnp_spool_quarantine(struct cnp_spool *s, const char *name, uint32_t frames
 	size_t i;
 	cnp_mutex_lock(s->lock);
 	if (find(s, name, &i)) {
-		quarantine_file(s, name);
-		s->dropped_corrupt += frames ? frames : 1;
+		quarantine_counted(s, name, frames ? frames : 1);
 		remove_at(s, i);
-		write_state(s);
 	}
 	cnp_mutex_unlock(s->lock);
 }

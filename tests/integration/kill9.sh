@@ -63,10 +63,7 @@ t_on_exit '[[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null; true'
 damage() {
   local files=()
   mapfile -t files < <(find "$work/spool" -maxdepth 1 -name '*.cnp' | sort)
-  if ((${#files[@]} < 3)); then
-    t_fail "only ${#files[@]} batches waited in the spool to be damaged"
-    return
-  fi
+  ((${#files[@]} >= 3)) || return 1 # not yet: try again after the next kill
   local a=${files[0]} b=${files[$((${#files[@]} / 2))]}
   "${emu[@]}" "$CANOPY_DECODE_BIN" --format candump "$a" "$b" >>"$work/missing.log"
   local size
@@ -97,10 +94,10 @@ while ((killed < kills && runs < 3 * kills)); do
     statuses+=" $st"
   fi
   pid=
-  if ((killed == kills / 3)) && [[ ! -s "$work/missing.log" ]]; then
-    damage
+  if ((killed >= kills / 3)) && [[ ! -s "$work/missing.log" ]]; then
+    damage || true
   fi
-  if ((killed >= kills / 2)) && [[ -f "$bucket" ]]; then
+  if ((killed >= kills / 2)) && [[ -f "$bucket" && -s "$work/missing.log" ]]; then
     rm -f "$bucket"
     t_info "bucket unblocked after $killed kills"
   fi
@@ -112,6 +109,14 @@ torn=$(grep -c 'journal .*: cut a torn' "$work/agent.log" || true)
 t_info "restarts that recovered journaled frames: $recovered; found them stored already: $stale; torn journal tails cut: $torn"
 ((recovered > 0)) || t_fail "no restart recovered frames from the journal: the kills missed the open batch"
 ((killed >= kills)) || t_fail "only $killed of $kills kills hit a running agent"
+if [[ ! -s "$work/missing.log" ]]; then
+  # A slow build (sanitizers, emulation) sealed too few batches during the
+  # kills: let one run fill the spool (bucket still blocked), then damage.
+  t_info "too few batches spooled during the kills; filling the spool for the damage case"
+  timeout -s KILL 5 "${emu[@]}" "$CANOPY_BIN" --config "$work/drain.json" \
+    2>>"$work/agent.log" || true
+  damage || t_fail "fewer than 3 batches in the spool to damage"
+fi
 [[ -f "$bucket" ]] && rm -f "$bucket"
 
 if ! timeout 300 "${emu[@]}" "$CANOPY_BIN" --config "$work/drain.json" --exit-when-drained \
@@ -158,6 +163,6 @@ if ((corrupt == missing && other == 0)); then
 else
   t_fail "manifests report corrupt_batch=$corrupt (expected $missing), other drops=$other (expected 0)"
 fi
-nq=$(find "$work/spool/quarantine" -name '*.cnp' 2>/dev/null | wc -l)
+nq=$( (find "$work/spool/quarantine" -name '*.cnp' 2>/dev/null || true) | wc -l)
 [[ $nq -eq 2 ]] && t_pass "both damaged batches quarantined" || t_fail "$nq batches in quarantine, expected 2"
 t_finish
