@@ -802,10 +802,15 @@ static const char *fixed_change(const struct cnp_config *old, const struct cnp_c
 		return "$.capture";
 	if (old->batch_max_bytes != next->batch_max_bytes || old->zlib_level != next->zlib_level)
 		return "$.batch.max_bytes or $.batch.zlib_level";
-	if (strcmp(old->spool_dir, next->spool_dir) || old->spool_max_bytes != next->spool_max_bytes)
+	if (strcmp(old->spool_dir, next->spool_dir) || old->spool_max_bytes != next->spool_max_bytes ||
+	    old->spool_min_free_bytes != next->spool_min_free_bytes ||
+	    old->spool_journal != next->spool_journal ||
+	    old->spool_sync_interval_ms != next->spool_sync_interval_ms)
 		return "$.spool";
 	if (strcmp(old->signing_key, next->signing_key))
 		return "$.signing_key";
+	if (strcmp(old->encrypt_to, next->encrypt_to))
+		return "$.encrypt_to";
 	return NULL;
 }
 
