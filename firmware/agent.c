@@ -128,6 +128,12 @@ int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 			goto fail;
 		}
 		cnp_info("encrypting batches to the P-256 public key %s", cfg->encrypt_to);
+		if (cfg->spool_journal)
+			cnp_warn("$.spool.journal is on with encrypt_to: the frames of the open batch "
+			         "are kept in clear in the spool's journal until the batch is sealed");
+		else
+			cnp_info("frame journal off with encrypt_to (nothing in clear on flash): a "
+			         "crash loses the open batch; $.spool.journal: true keeps it, in clear");
 	}
 	rc = cnp_capture_create(cfg, &a->capture);
 	if (rc != CNP_OK)

@@ -674,6 +674,11 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 		get_uint(c, spool, "sync_interval_ms", "$.spool.sync_interval_ms", 0, 3600000,
 		         &cfg->spool_sync_interval_ms);
 	}
+	/* The journal holds the open batch's frames as read, in clear: with
+	 * encrypt_to, nothing may be on flash in clear unless the user asks
+	 * for the journal by name (the agent then warns at every start). */
+	if (cfg->encrypt_to[0] && !(spool && cJSON_GetObjectItemCaseSensitive(spool, "journal")))
+		cfg->spool_journal = 0;
 	if (cfg->spool_max_bytes < 2 * cfg->batch_max_bytes)
 		bad(c, "$.spool.max_bytes", "must hold at least two batches (2 x $.batch.max_bytes = %llu)",
 		    (unsigned long long)(2 * cfg->batch_max_bytes));

@@ -640,6 +640,21 @@ static void test_capture(void)
 	}
 }
 
+/* With encrypt_to, the frame journal (plaintext) is off unless asked for. */
+static void test_encrypt_journal(void)
+{
+	struct parts p = {.extra = "\"encrypt_to\": \"r.pub.pem\""};
+	CHECK_EQ(parse_logged(compose(&p), NULL), CNP_OK);
+	CHECK_EQ(cfg.spool_journal, 0);
+	p.spool = "\"spool\": {\"dir\": \"spool\", \"journal\": true}";
+	CHECK_EQ(parse_logged(compose(&p), NULL), CNP_OK);
+	CHECK_EQ(cfg.spool_journal, 1);
+	p.extra = NULL;
+	p.spool = NULL;
+	CHECK_EQ(parse_logged(compose(&p), NULL), CNP_OK);
+	CHECK_EQ(cfg.spool_journal, 1);
+}
+
 int main(void)
 {
 	cnp_json_init();
@@ -651,5 +666,6 @@ int main(void)
 	test_syntax();
 	test_nomem();
 	test_load();
+	test_encrypt_journal();
 	return check_finish();
 }
