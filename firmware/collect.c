@@ -51,7 +51,6 @@ struct scheme {
 
 struct ring_entry {
 	struct cnp_frame f;
-	uint64_t mask[2]; /* signals (by index in their message) passed on */
 	uint8_t raw_done;
 };
 
@@ -94,6 +93,10 @@ struct cnp_collector {
 	/* Pre-trigger ring. */
 	struct ring_entry *ring;
 	unsigned ring_cap, ring_head, ring_n;
+	/* Per ring entry, mask_words words: the signals of its frame (by index
+	 * in their message) already passed on, so a window never repeats one. */
+	uint64_t *masks;
+	unsigned mask_words;
 	uint64_t ring_keep_us;
 	int ring_evicted;
 	uint64_t ring_evicted_ts;
@@ -661,8 +664,11 @@ static int build_slots(struct cnp_collector *c)
 		if (!c->msg_base[d] || !c->msg_interest[d])
 			return CNP_ERR_NOMEM;
 		for (unsigned mi = 0; mi < nm; mi++) {
+			unsigned ns = cnp_dbc_message_at(db, mi)->n_signals;
 			c->msg_base[d][mi] = n;
-			n += cnp_dbc_message_at(db, mi)->n_signals;
+			n += ns;
+			if ((ns + 63) / 64 > c->mask_words)
+				c->mask_words = (ns + 63) / 64;
 		}
 	}
 	c->dbc_base[c->n_dbcs] = n;
@@ -804,7 +810,10 @@ int cnp_collector_create(const struct cnp_collect_options *o, struct cnp_collect
 	if (c->ring_keep_us == 0)
 		c->ring_cap = 1; /* the current frame only */
 	c->ring = zalloc(c, c->ring_cap, sizeof(*c->ring));
-	if (!c->ring) {
+	if (c->mask_words == 0)
+		c->mask_words = 1;
+	c->masks = zalloc(c, (size_t)c->ring_cap * c->mask_words, sizeof(uint64_t));
+	if (!c->ring || !c->masks) {
 		rc = CNP_ERR_NOMEM;
 		goto fail;
 	}
@@ -848,6 +857,7 @@ void cnp_collector_destroy(struct cnp_collector *c)
 	cnp_free(c->trig_list);
 	cnp_free(c->trig_order);
 	cnp_free(c->ring);
+	cnp_free(c->masks);
 	cnp_free(c->version);
 	cnp_free(c);
 }
@@ -946,6 +956,11 @@ static int window_wants(const struct cnp_collector *c, uint32_t slot)
 	return 0;
 }
 
+static uint64_t *mask_of(const struct cnp_collector *c, const struct ring_entry *e)
+{
+	return c->masks + (size_t)(e - c->ring) * c->mask_words;
+}
+
 static int emit_sample(struct cnp_collector *c, struct ring_entry *e, uint32_t slot,
                        const struct cnp_dbc_signal *sig, uint64_t raw)
 {
@@ -956,8 +971,7 @@ static int emit_sample(struct cnp_collector *c, struct ring_entry *e, uint32_t s
 	if (rc != CNP_OK)
 		return rc;
 	unsigned idx = (unsigned)(sig - sig->message->signals);
-	if (idx < 128)
-		e->mask[idx / 64] |= 1ull << (idx % 64);
+	mask_of(c, e)[idx / 64] |= 1ull << (idx % 64);
 	c->st.samples++;
 	return CNP_OK;
 }
@@ -987,7 +1001,7 @@ static int on_flush_signal(const struct cnp_dbc_signal *sig, uint64_t raw, doubl
 	(void)phys;
 	uint32_t slot = c->cur_base + (uint32_t)(sig - sig->message->signals);
 	unsigned idx = (unsigned)(sig - sig->message->signals);
-	if (idx < 128 && (c->flush_entry->mask[idx / 64] >> (idx % 64)) & 1)
+	if ((mask_of(c, c->flush_entry)[idx / 64] >> (idx % 64)) & 1)
 		return CNP_OK;
 	if (!trigger_wants(c->flush_trig, slot))
 		return CNP_OK;
@@ -1107,7 +1121,7 @@ static struct ring_entry *ring_push(struct cnp_collector *c, const struct cnp_fr
 	}
 	struct ring_entry *e = &c->ring[(c->ring_head + c->ring_n++) % c->ring_cap];
 	e->f = *f;
-	e->mask[0] = e->mask[1] = 0;
+	memset(mask_of(c, e), 0, c->mask_words * sizeof(uint64_t));
 	e->raw_done = 0;
 	return e;
 }

@@ -493,6 +493,49 @@ static void test_schemes(void)
 	cnp_dbc_free(db);
 }
 
+/* A message of 130 signals: a window never repeats a sample of its 130th,
+ * as it never does of its first (the passed-on marks cover every index). */
+static void test_wide_message(void)
+{
+	static char text[16384];
+	size_t n = (size_t)snprintf(text, sizeof(text), "VERSION \"\"\nBO_ 256 Wide: 64 ECU\n");
+	for (unsigned i = 0; i < 130; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		                      " SG_ W%u : %u|1@1+ (1,0) [0|1] \"\" X\n", i, i);
+	struct cnp_dbc *db = NULL;
+	struct cnp_dbc_options o = {.flags = CNP_DBC_QUIET};
+	CHECK_EQ(cnp_dbc_parse(text, n, "wide.dbc", &o, &db, NULL), CNP_OK);
+	const char *doc =
+		"{\"schemes\": [{\"name\": \"w\", \"signals\": [{\"name\": \"W129\", \"on_change\": true}],"
+		" \"triggers\": [{\"name\": \"hard\", \"condition\": \"W129 > 0\", \"before_ms\": 20,"
+		" \"after_ms\": 0, \"signals\": [\"W129\"], \"min_interval_ms\": 0}]}]}";
+	struct cnp_collector *c = NULL;
+	char why[512] = "";
+	CHECK_EQ(make(db, doc, NULL, &c, why, sizeof(why)), CNP_OK);
+	if (!c) {
+		printf("%s\n", why);
+		cnp_dbc_free(db);
+		return;
+	}
+	struct cnp_ifaces ifs;
+	cnp_ifaces_init(&ifs);
+	uint8_t idx;
+	cnp_ifaces_intern(&ifs, "can0", 4, &idx);
+	static struct rec r;
+	memset(&r, 0, sizeof(r));
+	struct cnp_collect_sink sink = {r_frame, r_sample, r_event, &r};
+	for (unsigned t = 0; t <= 20; t += 10) {
+		struct cnp_frame f = {.ts_us = t * 1000u, .id = 0x100, .len = 64, .flags = CNP_FRAME_FD};
+		f.data[129 / 8] = t == 20 ? (uint8_t)(1u << (129 % 8)) : 0;
+		CHECK_EQ(cnp_collector_frame(c, &f, &ifs, &sink), CNP_OK);
+	}
+	/* 0 ms and 20 ms were passed on by the on-change rule: the window adds
+	 * only 10 ms. */
+	CHECK_STR(r.log, "S0:W129=0 S20:W129=1 Ehard[0,20] S10:W129=0 ");
+	cnp_collector_destroy(c);
+	cnp_dbc_free(db);
+}
+
 static void bad_doc(const char *doc, const char *vss, const char *want)
 {
 	struct cnp_dbc *db = test_db();
@@ -564,6 +607,7 @@ int main(void)
 	test_expr();
 	test_collect_all();
 	test_schemes();
+	test_wide_message();
 	test_bad_schemes();
 	return check_finish();
 }
