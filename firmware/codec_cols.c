@@ -32,6 +32,7 @@
 
 #include "firmware/alloc.h"
 #include "firmware/error.h"
+#include "firmware/varint.h"
 #include "platform/zlib.h"
 
 #include <stdlib.h>
@@ -111,16 +112,6 @@ static void put_varint(struct out *o, uint64_t v)
 		v >>= 7;
 	}
 	o->p[o->len++] = (uint8_t)v;
-}
-
-static uint64_t zigzag(int64_t v)
-{
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
 /* ---- encoder ------------------------------------------------------------- */
@@ -621,7 +612,7 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 
 	/* Count the deltas, pick the dictionary. */
 	for (size_t i = 1; i < n; i++) {
-		uint64_t z = zigzag((int64_t)(r[i].ts - r[i - 1].ts) / (int64_t)unit);
+		uint64_t z = cnp_zigzag((int64_t)(r[i].ts - r[i - 1].ts) / (int64_t)unit);
 		struct tsent *t = ts_find(tt, z, 1);
 		if (t)
 			t->count++;
@@ -711,7 +702,7 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 	o.len += n ? n - 1 : 0;
 	struct bits bw = {.p = o.p + o.len};
 	for (size_t i = 1; i < n; i++) {
-		uint64_t z = zigzag((int64_t)(r[i].ts - r[i - 1].ts) / (int64_t)unit);
+		uint64_t z = cnp_zigzag((int64_t)(r[i].ts - r[i - 1].ts) / (int64_t)unit);
 		const struct tsent *t = ts_find(tt, z, 0);
 		unsigned sym, extra = 0;
 		if (t && t->code >= 0) {
@@ -1120,7 +1111,7 @@ static int cols_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
 				*why = "timestamp symbol out of range";
 				goto out;
 			}
-			ts += (uint64_t)unzigzag(z) * unit;
+			ts += (uint64_t)cnp_unzigzag(z) * unit;
 		}
 		memset(&f, 0, sizeof(f));
 		f.ts_us = ts;

@@ -7,6 +7,7 @@
 
 #include "firmware/alloc.h"
 #include "firmware/error.h"
+#include "firmware/varint.h"
 #include "platform/zlib.h"
 
 #include <string.h>
@@ -111,24 +112,6 @@ static int rows_finish(struct cnp_frame_encoder *e, uint8_t **out,
 	return CNP_OK;
 }
 
-static int get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
-{
-	const uint8_t *p = *pp;
-	uint64_t x = 0;
-	for (unsigned shift = 0; shift < 64; shift += 7) {
-		if (p >= end)
-			return CNP_ERR_CORRUPT;
-		uint8_t b = *p++;
-		x |= (uint64_t)(b & 0x7F) << shift;
-		if (!(b & 0x80)) {
-			*pp = p;
-			*v = x;
-			return CNP_OK;
-		}
-	}
-	return CNP_ERR_CORRUPT;
-}
-
 static int rows_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
                        uint32_t count,
                        int (*cb)(const struct cnp_frame *f, void *arg),
@@ -156,14 +139,14 @@ static int rows_decode(const uint8_t *stored, size_t stored_len, size_t raw_len,
 	for (uint32_t i = 0; i < count; i++) {
 		uint64_t zz, id;
 		memset(&f, 0, sizeof(f));
-		if (get_varint(&p, end, &zz) != CNP_OK || end - p < 3)
+		if (cnp_varint_get(&p, end, &zz) != CNP_OK || end - p < 3)
 			goto truncated;
 		f.iface = p[0];
 		f.flags = p[1] & 0x0F;
 		f.fd_flags = (uint8_t)(p[1] >> 4);
 		f.style = p[2];
 		p += 3;
-		if (get_varint(&p, end, &id) != CNP_OK || end - p < 2)
+		if (cnp_varint_get(&p, end, &id) != CNP_OK || end - p < 2)
 			goto truncated;
 		ts += (uint64_t)((int64_t)(zz >> 1) ^ -(int64_t)(zz & 1));
 		f.ts_us = ts;

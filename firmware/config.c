@@ -31,23 +31,6 @@ static void bad(struct ctx *c, const char *path, const char *fmt, ...)
 	c->errors++;
 }
 
-static const char *type_name(const cJSON *j)
-{
-	if (!j)
-		return "nothing";
-	if (cJSON_IsString(j))
-		return "a string";
-	if (cJSON_IsNumber(j))
-		return "a number";
-	if (cJSON_IsBool(j))
-		return "a boolean";
-	if (cJSON_IsNull(j))
-		return "null";
-	if (cJSON_IsArray(j))
-		return "an array";
-	return "an object";
-}
-
 /* Warns about unknown keys and refuses duplicates. */
 static void check_keys(struct ctx *c, const cJSON *obj, const char *path,
                        const char *const *known)
@@ -79,7 +62,7 @@ static const cJSON *object_at(struct ctx *c, const cJSON *parent, const char *ke
 		return NULL;
 	}
 	if (!cJSON_IsObject(j)) {
-		bad(c, path, "expected an object, got %s", type_name(j));
+		bad(c, path, "expected an object, got %s", cnp_json_type_name(j));
 		return NULL;
 	}
 	return j;
@@ -95,7 +78,7 @@ static void get_string(struct ctx *c, const cJSON *obj, const char *key,
 		return;
 	}
 	if (!cJSON_IsString(j)) {
-		bad(c, path, "expected a string, got %s", type_name(j));
+		bad(c, path, "expected a string, got %s", cnp_json_type_name(j));
 		return;
 	}
 	size_t n = strlen(j->valuestring);
@@ -133,7 +116,7 @@ static void get_uint(struct ctx *c, const cJSON *obj, const char *key,
 			    (unsigned long long)min, (unsigned long long)max, j->valuedouble);
 		else
 			bad(c, path, "expected a whole number from %llu to %llu, got %s",
-			    (unsigned long long)min, (unsigned long long)max, type_name(j));
+			    (unsigned long long)min, (unsigned long long)max, cnp_json_type_name(j));
 		return;
 	}
 	*out = v;
@@ -146,7 +129,7 @@ static void get_bool(struct ctx *c, const cJSON *obj, const char *key,
 	if (!j)
 		return;
 	if (!cJSON_IsBool(j)) {
-		bad(c, path, "expected true or false, got %s", type_name(j));
+		bad(c, path, "expected true or false, got %s", cnp_json_type_name(j));
 		return;
 	}
 	*out = cJSON_IsTrue(j);
@@ -171,7 +154,7 @@ static int get_can_id(struct ctx *c, const cJSON *j, const char *path, uint32_t 
 	}
 	if (cnp_json_uint(j, 0x1FFFFFFFu, &v) != CNP_OK) {
 		bad(c, path, "expected a CAN id up to 0x1FFFFFFF (number or \"0x...\"), got %s",
-		    type_name(j));
+		    cnp_json_type_name(j));
 		return -1;
 	}
 	*out = (uint32_t)v;
@@ -183,7 +166,7 @@ static void parse_filters(struct ctx *c, const cJSON *arr, const char *path,
 {
 	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > CNP_SOURCE_MAX_FILTERS) {
 		bad(c, path, "expected an array of at most %d filters, got %s",
-		    CNP_SOURCE_MAX_FILTERS, cJSON_IsArray(arr) ? "too many" : type_name(arr));
+		    CNP_SOURCE_MAX_FILTERS, cJSON_IsArray(arr) ? "too many" : cnp_json_type_name(arr));
 		return;
 	}
 	static const char *const keys[] = {"id", "mask", "extended", NULL};
@@ -195,7 +178,7 @@ static void parse_filters(struct ctx *c, const cJSON *arr, const char *path,
 		struct cnp_can_filter *flt = &out->filters[out->n_filters++];
 		if (!cJSON_IsObject(f)) {
 			bad(c, p, "expected an object {\"id\", \"mask\", \"extended\"}, got %s",
-			    type_name(f));
+			    cnp_json_type_name(f));
 			continue;
 		}
 		check_keys(c, f, p, keys);
@@ -232,7 +215,7 @@ static void parse_source(struct ctx *c, const cJSON *s, const char *path,
 	                                       "start_time", "pace", NULL};
 	char p[96];
 	if (!cJSON_IsObject(s)) {
-		bad(c, path, "expected an object, got %s", type_name(s));
+		bad(c, path, "expected an object, got %s", cnp_json_type_name(s));
 		return;
 	}
 	snprintf(p, sizeof(p), "%s.type", path);
@@ -249,7 +232,7 @@ static void parse_source(struct ctx *c, const cJSON *s, const char *path,
 	snprintf(dp, sizeof(dp), "%s.duration_s", path);
 	if (d && (!cJSON_IsNumber(d) || !(d->valuedouble >= 0) || d->valuedouble > 1e7))
 		bad(c, dp, "expected a number of seconds from 0 (endless) to 1e7, got %s",
-		    cJSON_IsNumber(d) ? "a number out of range" : type_name(d));
+		    cJSON_IsNumber(d) ? "a number out of range" : cnp_json_type_name(d));
 	else if (d)
 		out->duration_s = d->valuedouble;
 	if (strcmp(out->type, "socketcan") == 0) {
@@ -259,7 +242,7 @@ static void parse_source(struct ctx *c, const cJSON *s, const char *path,
 		if (!cJSON_IsArray(ifs) || cJSON_GetArraySize(ifs) == 0 ||
 		    cJSON_GetArraySize(ifs) > CNP_SOURCE_MAX_IFACES) {
 			bad(c, p, "expected an array of 1 to %d interface names, got %s",
-			    CNP_SOURCE_MAX_IFACES, cJSON_IsArray(ifs) ? "a wrong number" : type_name(ifs));
+			    CNP_SOURCE_MAX_IFACES, cJSON_IsArray(ifs) ? "a wrong number" : cnp_json_type_name(ifs));
 		} else {
 			const cJSON *it;
 			cJSON_ArrayForEach(it, ifs)
@@ -322,7 +305,7 @@ static void parse_source(struct ctx *c, const cJSON *s, const char *path,
 		out->speed = pace->valuedouble;
 	} else
 		bad(c, p, "expected \"max\", \"recorded\" or a speed factor above 0 "
-		          "and at most 1000, got %s", type_name(pace));
+		          "and at most 1000, got %s", cnp_json_type_name(pace));
 }
 
 /* The s3:// keys of an endpoint (docs/S3.md). Secrets are never echoed in
@@ -396,7 +379,7 @@ static void parse_s3(struct ctx *c, const cJSON *e, const char *path,
 		out->virtual_hosted = 1;
 	else if (a)
 		bad(c, p, "expected \"path\" or \"virtual\", got %s",
-		    cJSON_IsString(a) ? a->valuestring : type_name(a));
+		    cJSON_IsString(a) ? a->valuestring : cnp_json_type_name(a));
 
 	out->multipart_threshold_bytes = CNP_S3_DEFAULT_MULTIPART_THRESHOLD;
 	out->part_bytes = CNP_S3_DEFAULT_PART_BYTES;
@@ -472,7 +455,7 @@ static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
 		"addressing", "multipart_threshold_bytes", "part_bytes", NULL};
 	char p[96];
 	if (!cJSON_IsObject(e)) {
-		bad(c, path, "expected an object, got %s", type_name(e));
+		bad(c, path, "expected an object, got %s", cnp_json_type_name(e));
 		return;
 	}
 	snprintf(p, sizeof(p), "%s.url", path);
@@ -535,7 +518,7 @@ static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config
 		snprintf(p, sizeof(p), "$.capture.dbc[%u]", cc->n_dbc);
 		struct cnp_dbc_config *e = &cc->dbc[cc->n_dbc++];
 		if (!cJSON_IsObject(d)) {
-			bad(c, p, "expected an object, got %s", type_name(d));
+			bad(c, p, "expected an object, got %s", cnp_json_type_name(d));
 			continue;
 		}
 		check_keys(c, d, p, dk);
@@ -560,7 +543,7 @@ static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config
 		char *text = cJSON_IsArray(sch) ? cJSON_PrintUnformatted(sch) : NULL;
 		if (!cJSON_IsArray(sch))
 			bad(c, "$.capture.schemes", "expected an array of schemes, got %s",
-			    type_name(sch));
+			    cnp_json_type_name(sch));
 		else if (!text || strlen(text) >= sizeof(cc->schemes_json))
 			bad(c, "$.capture.schemes", "longer than %d bytes: use schemes_file",
 			    CNP_SCHEMES_INLINE_MAX - 1);
@@ -601,7 +584,7 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 	                                   "batch", "spool", "endpoints", "upload",
 	                                   "signing_key", "operations", "encrypt_to", NULL};
 	if (!cJSON_IsObject(root)) {
-		bad(c, "$", "expected an object, got %s", type_name(root));
+		bad(c, "$", "expected an object, got %s", cnp_json_type_name(root));
 		return CNP_ERR_CONFIG;
 	}
 	check_keys(c, root, "$", keys);
@@ -631,7 +614,7 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 	if (!cJSON_IsArray(sources) || cJSON_GetArraySize(sources) == 0 ||
 	    cJSON_GetArraySize(sources) > CNP_MAX_SOURCES) {
 		bad(c, "$.sources", "expected an array of 1 to %d sources, got %s", CNP_MAX_SOURCES,
-		    cJSON_IsArray(sources) ? "a wrong number" : type_name(sources));
+		    cJSON_IsArray(sources) ? "a wrong number" : cnp_json_type_name(sources));
 	} else {
 		const cJSON *s;
 		cJSON_ArrayForEach(s, sources)
@@ -688,7 +671,7 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 	    cJSON_GetArraySize(eps) > CNP_UPLOADER_MAX_ENDPOINTS) {
 		bad(c, "$.endpoints", "expected an array of 1 to %d endpoints, got %s",
 		    CNP_UPLOADER_MAX_ENDPOINTS,
-		    cJSON_IsArray(eps) ? "a wrong number" : type_name(eps));
+		    cJSON_IsArray(eps) ? "a wrong number" : cnp_json_type_name(eps));
 	} else {
 		const cJSON *e;
 		cJSON_ArrayForEach(e, eps)
