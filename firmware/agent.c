@@ -6,6 +6,7 @@
 #include "firmware/capture.h"
 #include "firmware/error.h"
 #include "firmware/journal.h"
+#include "firmware/poll.h"
 #include "firmware/spool.h"
 #include "firmware/status.h"
 #include "firmware/uploader.h"
@@ -61,6 +62,7 @@ struct cnp_agent {
 	struct cnp_signer *signer; /* NULL: batches are not signed */
 	struct cnp_verifier *encrypt_to; /* NULL: batches are stored in clear */
 	struct cnp_capture *capture; /* NULL: raw capture */
+	struct cnp_poller *poller;   /* NULL: no active polling */
 	uint64_t opened_mono; /* when the open batch got its first frame */
 	uint64_t first_ts;    /* capture time of that frame */
 	uint64_t max_ts;      /* latest capture time in the open batch */
@@ -179,6 +181,7 @@ void cnp_agent_destroy(struct cnp_agent *a)
 	for (unsigned i = 0; i < a->n_sources; i++)
 		cnp_source_destroy(a->sources[i]);
 	cnp_batch_writer_destroy(a->writer);
+	cnp_poller_destroy(a->poller);
 	cnp_capture_destroy(a->capture);
 	cnp_signer_destroy(a->signer);
 	cnp_verifier_destroy(a->encrypt_to);
@@ -217,6 +220,11 @@ int cnp_agent_add_source(struct cnp_agent *a, struct cnp_source *src)
 		}
 	}
 	return CNP_OK;
+}
+
+void cnp_agent_set_poller(struct cnp_agent *a, struct cnp_poller *p)
+{
+	a->poller = p;
 }
 
 static uint64_t total_kernel_dropped(const struct cnp_agent *a)
@@ -550,6 +558,22 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 		}
 
 		uint64_t wait = MAX_IDLE_US;
+		if (a->poller) {
+			/* Between two reads: sends what is due, takes what arrived,
+			 * never waits. */
+			struct cnp_collect_sink sink = {sink_frame, sink_sample, sink_event, a};
+			uint64_t pw = MAX_IDLE_US;
+			int prc = cnp_poller_run(a->poller, cnp_clock_mono_us(), cnp_clock_wall_us(),
+			                         &sink, &pw);
+			if (prc != CNP_OK) {
+				cnp_error("stopping: polled values not stored: %s", cnp_strerror(prc));
+				if (prc != CNP_ERR_CANCELLED)
+					fatal = prc;
+				goto out;
+			}
+			if (pw < wait)
+				wait = pw;
+		}
 		size_t got = 0;
 		unsigned active = 0;
 		for (unsigned i = 0; i < a->n_sources && !a->pending; i++) {
@@ -726,6 +750,17 @@ void cnp_agent_get_status(struct cnp_agent *a, struct cnp_status *st)
 	if (cnp_spool_oldest_wall_us(a->spool, &st->spool_oldest_wall_us) != CNP_OK)
 		st->spool_oldest_wall_us = 0;
 	st->input_paused = a->pending != NULL;
+	if (a->poller) {
+		struct cnp_poll_stats ps;
+		cnp_poller_stats(a->poller, &ps);
+		st->polling = 1;
+		st->poll_requests = ps.requests;
+		st->poll_responses = ps.responses;
+		st->poll_timeouts = ps.timeouts;
+		st->poll_negative = ps.negative;
+		st->poll_pending = ps.pending;
+		st->poll_unexpected = ps.unexpected;
+	}
 	st->up = o->up_base;
 	struct cnp_uploader_stats now;
 	cnp_uploader_get_stats(a->uploader, &now);

@@ -35,6 +35,11 @@ void cnp_agent_destroy(struct cnp_agent *a);
 /* The interface table sources must intern their names in. */
 struct cnp_ifaces *cnp_agent_ifaces(struct cnp_agent *a);
 
+struct cnp_poller;
+/* Hands the active poller to the agent (owned from then on; its transport
+ * must outlive the agent). The main loop runs it between reads. */
+void cnp_agent_set_poller(struct cnp_agent *a, struct cnp_poller *p);
+
 /* Hands a source to the agent (owned from then on). At most CNP_MAX_SOURCES. */
 int cnp_agent_add_source(struct cnp_agent *a, struct cnp_source *src);
 

@@ -895,6 +895,22 @@ static int dbc_for(struct cnp_collector *c, const struct cnp_frame *f,
 	return c->iface_dbc[i];
 }
 
+void cnp_collect_desc_init(struct cnp_sig_desc *d, const struct cnp_dbc_signal *sig,
+                           uint8_t iface)
+{
+	d->iface = iface;
+	d->type = sig->value_type == CNP_DBC_FLOAT32   ? CNP_SIG_FLOAT32
+	          : sig->value_type == CNP_DBC_FLOAT64 ? CNP_SIG_FLOAT64
+	          : sig->is_signed                     ? CNP_SIG_SINT
+	                                               : CNP_SIG_UINT;
+	d->message = sig->message->name;
+	d->signal = sig->name;
+	d->name = "";
+	d->unit = sig->unit;
+	d->scale = sig->scale;
+	d->offset = sig->offset;
+}
+
 static const struct cnp_sig_desc *desc_for(struct cnp_collector *c, uint32_t slot,
                                            const struct cnp_dbc_signal *sig, uint8_t iface)
 {
@@ -903,17 +919,8 @@ static const struct cnp_sig_desc *desc_for(struct cnp_collector *c, uint32_t slo
 	struct cnp_sig_desc *d = zalloc(c, 1, sizeof(*d));
 	if (!d)
 		return NULL;
-	d->iface = iface;
-	d->type = sig->value_type == CNP_DBC_FLOAT32   ? CNP_SIG_FLOAT32
-	          : sig->value_type == CNP_DBC_FLOAT64 ? CNP_SIG_FLOAT64
-	          : sig->is_signed                     ? CNP_SIG_SINT
-	                                               : CNP_SIG_UINT;
-	d->message = sig->message->name;
-	d->signal = sig->name;
+	cnp_collect_desc_init(d, sig, iface);
 	d->name = vss_name(c, slot);
-	d->unit = sig->unit;
-	d->scale = sig->scale;
-	d->offset = sig->offset;
 	c->descs[slot] = d;
 	return d;
 }

@@ -102,6 +102,10 @@ void cnp_collector_destroy(struct cnp_collector *c);
 int cnp_collector_frame(struct cnp_collector *c, const struct cnp_frame *f,
                         const struct cnp_ifaces *ifaces, const struct cnp_collect_sink *sink);
 
+/* Describes the samples of a DBC signal (name "": no VSS path). */
+void cnp_collect_desc_init(struct cnp_sig_desc *d, const struct cnp_dbc_signal *sig,
+                           uint8_t iface);
+
 /* The document's "version", or NULL when there is none. */
 const char *cnp_collector_version(const struct cnp_collector *c);
 /* Number of signals the collector keeps state for, and its heap bytes. */

@@ -3,6 +3,7 @@
 #include "firmware/alloc.h"
 #include "firmware/error.h"
 #include "firmware/json.h"
+#include "firmware/poll.h"
 #include "platform/fs.h"
 #include "platform/log.h"
 
@@ -489,12 +490,47 @@ static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
 	}
 }
 
+/* capture.polling (docs/POLLING.md): kept as text for the poller, which
+ * checks it here already so that a bad one stops the agent at start. */
+static void parse_polling(struct ctx *c, const cJSON *capture, struct cnp_capture_config *cc)
+{
+	const cJSON *pol = cJSON_GetObjectItemCaseSensitive(capture, "polling");
+	if (!pol)
+		return;
+	if (cJSON_IsObject(pol))
+		get_path(c, pol, "dbc", "$.capture.polling.dbc", cc->polling_dbc,
+		         sizeof(cc->polling_dbc), 0);
+	char *text = cJSON_PrintUnformatted(pol);
+	if (!text || strlen(text) >= sizeof(cc->polling_json)) {
+		bad(c, "$.capture.polling", "longer than %d bytes", CNP_POLLING_INLINE_MAX - 1);
+		cJSON_free(text);
+		return;
+	}
+	strcpy(cc->polling_json, text);
+	cJSON_free(text);
+	snprintf(cc->polling_origin, sizeof(cc->polling_origin), "%s", c->origin);
+	struct cnp_poll_options po = {cc->polling_json, strlen(cc->polling_json), c->origin,
+	                              "$.capture.polling", cc->polling_dbc};
+	struct cnp_poller *p = NULL;
+	char why[512] = "";
+	int rc = cnp_poller_create(&po, &p, why, sizeof(why));
+	if (rc == CNP_ERR_NOMEM) {
+		cnp_error("%s: $.capture.polling: %s", c->origin, cnp_strerror(rc));
+		c->errors++;
+	} else if (rc != CNP_OK) {
+		cnp_error("%s", why);
+		c->errors++;
+	}
+	cnp_poller_destroy(p);
+}
+
 /* capture: the mode, the DBC files and the collection schemes. */
 static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config *cfg)
 {
 	static const char *const ck[] = {"mode", "dbc", "schemes", "schemes_file", "vss_file",
 	                                 "schemes_url", "schemes_key", "schemes_ca_file",
-	                                 "schemes_allow_insecure", "schemes_poll_ms", NULL};
+	                                 "schemes_allow_insecure", "schemes_poll_ms", "polling",
+	                                 NULL};
 	struct cnp_capture_config *cc = &cfg->capture;
 	check_keys(c, capture, "$.capture", ck);
 	get_string(c, capture, "mode", "$.capture.mode", cfg->capture_mode,
@@ -576,6 +612,7 @@ static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config
 	}
 	if (raw && (sch || cc->schemes_file[0] || cc->vss_file[0] || cc->schemes_url[0]))
 		bad(c, "$.capture.mode", "schemes need mode \"signals\" or \"raw+signals\"");
+	parse_polling(c, capture, cc);
 }
 
 static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)

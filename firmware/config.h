@@ -69,6 +69,7 @@ struct cnp_source_config {
 
 #define CNP_CAPTURE_MAX_DBC 8
 #define CNP_SCHEMES_INLINE_MAX 16384
+#define CNP_POLLING_INLINE_MAX 8192
 
 /* capture.dbc[]: the DBC file that decodes one interface. */
 struct cnp_dbc_config {
@@ -94,6 +95,11 @@ struct cnp_capture_config {
 	char schemes_ca_file[CNP_PATH_MAX];  /* "" : the system's CA store */
 	int schemes_allow_insecure;          /* plain http:// allowed */
 	uint64_t schemes_poll_ms;
+	/* Active polling (docs/POLLING.md): the "polling" object as JSON text,
+	 * "" for none; its DBC file, resolved; the file it came from. */
+	char polling_json[CNP_POLLING_INLINE_MAX];
+	char polling_dbc[CNP_PATH_MAX];
+	char polling_origin[CNP_PATH_MAX];
 };
 #define CNP_DEFAULT_SCHEMES_POLL_MS 60000u
 

@@ -1,10 +1,12 @@
 /* canopy: the agent's command line. */
+#include "drivers/isotp.h"
 #include "drivers/source.h"
 #include "firmware/agent.h"
 #include "firmware/cli.h"
 #include "firmware/config.h"
 #include "firmware/error.h"
 #include "firmware/json.h"
+#include "firmware/poll.h"
 #include "platform/http.h"
 #include "platform/log.h"
 #include "platform/signals.h"
@@ -48,6 +50,35 @@ static void print_summary(const struct cnp_agent_summary *s)
 	         s->frames, s->malformed, s->kernel_dropped, s->batches, s->text_bytes, s->stored_bytes,
 	         s->uploaded_batches, s->uploaded_bytes, s->upload_failures, s->spool_batches,
 	         ratio);
+}
+
+/* capture.polling: the poller on the kernel's ISO-TP sockets. */
+static int start_polling(const struct cnp_config *cfg, struct cnp_agent *agent,
+                         struct cnp_poll_link **link)
+{
+	const struct cnp_capture_config *cc = &cfg->capture;
+	struct cnp_poll_options po = {cc->polling_json, strlen(cc->polling_json),
+	                              cc->polling_origin, "$.capture.polling", cc->polling_dbc};
+	struct cnp_poller *p = NULL;
+	char why[512] = "";
+	int rc = cnp_poller_create(&po, &p, why, sizeof(why));
+	if (rc != CNP_OK) {
+		cnp_error("%s", rc == CNP_ERR_NOMEM ? cnp_strerror(rc) : why);
+		return rc;
+	}
+	const char *name = cnp_poller_iface(p);
+	uint8_t idx = 0;
+	rc = cnp_ifaces_intern(cnp_agent_ifaces(agent), name, (unsigned)strlen(name), &idx);
+	if (rc == CNP_OK)
+		rc = cnp_isotp_link_create(name, NULL, link);
+	if (rc != CNP_OK) {
+		cnp_error("polling on %s: %s", name, cnp_strerror(rc));
+		cnp_poller_destroy(p);
+		return rc;
+	}
+	cnp_poller_attach(p, *link, idx);
+	cnp_agent_set_poller(agent, p);
+	return CNP_OK;
 }
 
 int main(int argc, char **argv)
@@ -110,6 +141,7 @@ int main(int argc, char **argv)
 	}
 	int status = 1;
 	struct cnp_agent *agent = NULL;
+	struct cnp_poll_link *link = NULL;
 	if (cnp_agent_create(&cfg, &agent) != CNP_OK)
 		goto out;
 	for (unsigned i = 0; i < cfg.n_sources; i++) {
@@ -118,6 +150,8 @@ int main(int argc, char **argv)
 			goto out;
 		cnp_agent_add_source(agent, src);
 	}
+	if (cfg.capture.polling_json[0] && start_polling(&cfg, agent, &link) != CNP_OK)
+		goto out;
 	cnp_agent_set_reload(agent, config_path, level != NULL);
 	cnp_info("canopy %s started: vehicle %s, %u sources, %u endpoints", CANOPY_VERSION,
 	         cfg.vehicle_id, cfg.n_sources, cfg.n_endpoints);
@@ -128,6 +162,7 @@ int main(int argc, char **argv)
 	status = rc == CNP_OK ? 0 : 1;
 out:
 	cnp_agent_destroy(agent);
+	cnp_isotp_link_destroy(link);
 	cnp_http_global_cleanup();
 	return status;
 }

@@ -217,6 +217,15 @@ int cnp_status_to_json(const struct cnp_status *st, char **out)
 			         &ok);
 		}
 	}
+	cJSON *po = st->polling ? add_obj(root, "polling", &ok) : NULL;
+	if (po) {
+		add_uint(po, "requests", st->poll_requests, &ok);
+		add_uint(po, "responses", st->poll_responses, &ok);
+		add_uint(po, "timeouts", st->poll_timeouts, &ok);
+		add_uint(po, "negative", st->poll_negative, &ok);
+		add_uint(po, "pending", st->poll_pending, &ok);
+		add_uint(po, "unexpected", st->poll_unexpected, &ok);
+	}
 	cJSON *eps = cJSON_AddArrayToObject(root, "endpoints");
 	if (!eps)
 		ok = 0;

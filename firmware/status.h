@@ -51,6 +51,11 @@ struct cnp_status {
 	struct cnp_endpoint_health eps[CNP_UPLOADER_MAX_ENDPOINTS];
 	unsigned n_eps;
 
+	/* Active polling (docs/POLLING.md); all 0 without it. */
+	int polling;
+	uint64_t poll_requests, poll_responses, poll_timeouts, poll_negative, poll_pending,
+	    poll_unexpected;
+
 	int flowing;            /* set by cnp_status_judge */
 	char verdict[320];
 };
