@@ -12,6 +12,10 @@
 # Environment:
 #   CANOPY_BIN, CANOPY_DECODE_BIN  the aarch64 binaries (default
 #                      build/aarch64/canopy, build/aarch64/canopy-decode)
+#   CANOPY_ECU_BIN     the aarch64 ecu-responder (default tests/ecu-responder
+#                      beside CANOPY_BIN): canopy also polls that ECU over
+#                      ISO-TP in the guest (OBD-II and UDS, docs/POLLING.md)
+#                      and the decoded values are checked here
 #   CANOPY_EMULATOR    command prefix to run canopy-decode on the host
 #                      (default qemu-aarch64-static for an aarch64 binary)
 #   CANOPY_DATA        shared data folder (default ../shared/data next to the
@@ -44,11 +48,13 @@ test_start=$EPOCHREALTIME
 secs_since() { awk -v a="$1" -v b="${2:-$EPOCHREALTIME}" 'BEGIN { printf "%.1f", b - a }'; }
 
 echo "=== system: qemu-system-aarch64 virt: canplayer -> vcan -> canopy (SocketCAN) -> HTTPS -> nginx"
+echo "    and canopy polling OBD-II/UDS over ISO-TP (obd0) from ecu-responder"
 
 # --- prerequisites ----------------------------------------------------------------
 CANOPY_BIN=${CANOPY_BIN:-$repo/build/aarch64/canopy}
 CANOPY_DECODE_BIN=${CANOPY_DECODE_BIN:-$repo/build/aarch64/canopy-decode}
-for v in CANOPY_BIN CANOPY_DECODE_BIN; do
+CANOPY_ECU_BIN=${CANOPY_ECU_BIN:-$(dirname -- "$CANOPY_BIN")/tests/ecu-responder}
+for v in CANOPY_BIN CANOPY_DECODE_BIN CANOPY_ECU_BIN; do
   if [[ ! -f "${!v}" ]]; then
     printf 'FAIL: %s=%s does not exist (build with cmake --preset aarch64 && cmake --build --preset aarch64)\n' "$v" "${!v}"
     exit 2
@@ -121,10 +127,37 @@ mapfile -t trace_ifaces < <(awk '!seen[$2]++ { print $2 }' "$trace")
 trace_span=$(awk 'NR == 1 { gsub(/[()]/, "", $1); a = $1 } END { gsub(/[()]/, "", $1); printf "%.3f", $1 - a }' "$trace")
 t_info "trace $(basename "$trace_src"): $got_frames frames of ${trace_ifaces[*]} over $trace_span s ($(awk -v n="$got_frames" -v s="$trace_span" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }') frames/s)"
 
+# --- polling: what canopy asks the guest's ECU (tests/system/ecu_responder.c) -----------------
+# A DBC for its UDS identifiers: DID 0x0101, 40 bytes of data (six ISO-TP
+# frames), and DID 0x0103, answered after a "response pending".
+{
+  printf 'VERSION ""\n\nNS_ :\n\nBS_:\n\nBU_: BMS\n\n'
+  printf 'BO_ 257 BatteryStatus: 40 BMS\n'
+  printf ' SG_ SOC : 7|16@0+ (0.01,0) [0|100] "%%" Vector__XXX\n'
+  printf ' SG_ PackVoltage : 23|16@0+ (0.1,0) [0|1000] "V" Vector__XXX\n'
+  for i in $(seq 0 17); do
+    printf ' SG_ Cell%02d : %d|16@0+ (0.001,0) [0|5] "V" Vector__XXX\n' $((i + 1)) $(((4 + 2 * i) * 8 + 7))
+  done
+  printf '\nBO_ 259 Odometer: 2 BMS\n'
+  printf ' SG_ Total : 7|16@0+ (1,0) [0|65535] "km" Vector__XXX\n'
+  printf '\nBO_ 514 Unsupported: 2 BMS\n'
+  printf ' SG_ Never : 7|16@0+ (1,0) [0|65535] "" Vector__XXX\n'
+} >"$share/uds.dbc"
+cat >"$share/polling.json" <<'EOF'
+{"interface": "obd0", "timeout_ms": 1000, "pending_timeout_ms": 3000, "dbc": "/share/uds.dbc",
+ "requests": [
+  {"service": "01", "pids": ["00", "0C", "0D", "05", "42", "2F"], "interval_ms": 1000},
+  {"service": "03", "interval_ms": 600000},
+  {"service": "07", "interval_ms": 600000},
+  {"service": "09", "pid": "02", "interval_ms": 600000},
+  {"service": "22", "dids": ["0101", "0103", "0202"], "interval_ms": 2000,
+   "addressing": "physical"}]}
+EOF
+
 # --- the image ----------------------------------------------------------------------------
 t=$EPOCHREALTIME
 if ! "$repo/scripts/build-image" --canopy "$CANOPY_BIN" --decode "$CANOPY_DECODE_BIN" \
-  --out "$image_dir" >"$work/build-image.log" 2>&1; then
+  --ecu "$CANOPY_ECU_BIN" --out "$image_dir" >"$work/build-image.log" 2>&1; then
   cat "$work/build-image.log"
   t_die "scripts/build-image failed"
 fi
@@ -374,6 +407,80 @@ else
 fi
 puts=$(grep -c '"PUT ' "$NGINX_ACCESS_LOG" 2>/dev/null || true)
 t_info "nginx saw ${puts:-0} PUT(s); the relay carried $(grep -c 'connected to' "$CANOPY_RELAY_LOG" 2>/dev/null || true) connection(s)"
+
+# --- checks: active polling -----------------------------------------------------------------------
+isotp=$(marker ISOTP)
+if [[ $(field loaded "$isotp") == 1 ]]; then
+  t_pass "the guest kernel loaded can-isotp ($(field via "$isotp"): $(field description "$isotp" | tr _ ' '))"
+else
+  t_fail "can-isotp: ${isotp:-no ISOTP marker}"
+fi
+t_info "ecu-responder: $(marker ECU-EXIT)"
+rc=0
+"${emu[@]}" "$CANOPY_DECODE_BIN" --signals "$NGINX_STORAGE" >"$work/signals.csv" 2>"$work/signals.err" || rc=$?
+"${emu[@]}" "$CANOPY_DECODE_BIN" --events "$NGINX_STORAGE" >"$work/events.jsonl" 2>>"$work/signals.err" || rc=$?
+((rc == 0)) || t_fail "canopy-decode --signals/--events exited $rc: $(head -n 3 "$work/signals.err")"
+# Every polled value, computed here from the ECU's bytes with the same
+# formulas (raw * scale + offset in IEEE doubles, printed with 17 digits).
+if "$python" - "$work/signals.csv" "$work/events.jsonl" >"$work/polling.check" 2>&1 <<'EOF'
+import csv, json, sys
+want = {  # (message, signal): (raw, scale, offset)
+    ("OBD2", "PIDsSupported_01_20"): (0xBE1FA813, 1, 0),
+    ("OBD2", "EngineSpeed"): (0x1AF8, 0.25, 0),
+    ("OBD2", "VehicleSpeed"): (0x3C, 1, 0),
+    ("OBD2", "EngineCoolantTemperature"): (0x7B, 1, -40),
+    ("OBD2", "ControlModuleVoltage"): (0x30D4, 0.001, 0),
+    ("OBD2", "FuelTankLevel"): (0x80, 100.0 / 255.0, 0),
+    ("OBD2", "StoredDTCCount"): (3, 1, 0),
+    ("OBD2", "PendingDTCCount"): (1, 1, 0),
+    ("BatteryStatus", "SOC"): (0x1F40, 0.01, 0),
+    ("BatteryStatus", "PackVoltage"): (0x0E74, 0.1, 0),
+    ("Odometer", "Total"): (0x1234, 1, 0),
+}
+for i in range(18):
+    want[("BatteryStatus", "Cell%02d" % (i + 1))] = (3900 + 10 * i, 0.001, 0)
+def text(raw, scale, offset):
+    if scale == 1 and offset == 0:
+        return str(raw)
+    return "%.17g" % (float(raw) * scale + offset)
+seen, bad = {}, []
+with open(sys.argv[1]) as f:
+    for row in csv.DictReader(f):
+        if row["interface"] != "obd0":
+            continue
+        key = (row["message"], row["signal"])
+        seen[key] = seen.get(key, 0) + 1
+        if key not in want:
+            bad.append("unexpected signal %s.%s" % key)
+        elif row["value"] != text(*want[key]):
+            bad.append("%s.%s = %s, want %s" % (key + (row["value"], text(*want[key]))))
+for key in want:
+    if key not in seen:
+        bad.append("no sample of %s.%s" % key)
+events = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+vin = [e for e in events if e.get("type") == "vin"]
+dtc = {e["service"]: e["codes"] for e in events if e.get("type") == "dtc"}
+poll = [e for e in events if e.get("type") == "poll"]
+if [e["vin"] for e in vin] != ["JT3HN87R2V9012345"]:
+    bad.append("VIN events: %r" % vin)
+if dtc != {"03": ["P0301", "U0100", "C0123"], "07": ["B0001"]}:
+    bad.append("DTC events: %r" % dtc)
+neg = [e for e in poll if e["outcome"] == "negative"]
+if [(e["request"], e["nrc"], e["interface"]) for e in neg] != [("22 0202", "0x31", "obd0")]:
+    bad.append("negative-response events: %r" % neg)
+if any(e["outcome"] == "timeout" for e in poll):
+    bad.append("timeouts: %r" % [e for e in poll if e["outcome"] == "timeout"])
+print("%d samples of %d signals, %d events (VIN, DTCs, %d poll outcome)" %
+      (sum(seen.values()), len(seen), len(events), len(poll)))
+for b in bad[:10]:
+    print("  " + b)
+sys.exit(1 if bad else 0)
+EOF
+then
+  t_pass "polling: every value decoded exactly at the host: $(head -n 1 "$work/polling.check")"
+else
+  t_fail "polling: $(tr '\n' ' ' <"$work/polling.check" | head -c 800)"
+fi
 
 nginx_stop
 echo "--- times: image $image_s s, boot $boot_s s (QEMU start to /init), replay ${replay_s:-?} s, QEMU $qemu_s s, whole test $(secs_since "$test_start") s"
