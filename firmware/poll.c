@@ -711,8 +711,12 @@ static int matches(const struct job *j, const uint8_t *r, size_t n)
 	switch (j->service) {
 	case 0x01:
 		return n >= 2u + j->pid->bytes && r[1] == j->id;
-	case 0x09:
-		return n >= (j->id ? 2u + 17u : 6u) && r[1] == j->id;
+	case 0x09: {
+		char vin[18];
+		if (j->id == 0x02)
+			return cnp_obd_vin(r, n, vin) == CNP_OK;
+		return n >= 6u && r[1] == j->id;
+	}
 	case 0x22:
 		return n >= 3 && be(r + 1, 2) == j->id;
 	default:

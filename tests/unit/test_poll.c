@@ -28,7 +28,7 @@
 #define NSOCK 8
 #define QLEN 8
 
-enum ecu_mode { ECU_ANSWER, ECU_SILENT, ECU_NEGATIVE, ECU_PENDING, ECU_LATE };
+enum ecu_mode { ECU_ANSWER, ECU_SILENT, ECU_NEGATIVE, ECU_PENDING, ECU_LATE, ECU_GARBLED };
 
 struct msg {
 	uint8_t b[256];
@@ -210,6 +210,21 @@ static ssize_t f_send(void *ctx, int fd, const void *buf, size_t len, int flags)
 	}
 	case ECU_LATE:
 		push(f, rx, out, n, f->now + 1500000);
+		break;
+	case ECU_GARBLED:
+		/* Answers cut short, a DTC count above what follows, a VIN with
+		 * a control character, a negative response to another service. */
+		if (out[0] == 0x43) {
+			static const uint8_t dtc[] = {0x43, 0x05, 0x03, 0x01};
+			push(f, rx, dtc, sizeof(dtc), f->now);
+		} else if (out[0] == 0x49) {
+			out[10] = 0x01;
+			push(f, rx, out, n, f->now);
+		} else {
+			static const uint8_t other[] = {0x7F, 0x3E, 0x11};
+			push(f, rx, other, sizeof(other), f->now);
+			push(f, rx, out, n - 1, f->now);
+		}
 		break;
 	}
 	return (ssize_t)len;
@@ -603,6 +618,41 @@ static void test_negative_timeout_pending(void)
 	rig_close(&g);
 }
 
+/* What an ECU gets wrong is counted and never decoded into values. */
+static void test_garbled(void)
+{
+	struct rig g;
+	char why[512] = "";
+	const char *cfg = "{\"interface\":\"vcan0\",\"requests\":["
+	                  "{\"service\":\"01\",\"pid\":\"0C\",\"interval_ms\":60000},"
+	                  "{\"service\":\"03\",\"interval_ms\":60000},"
+	                  "{\"service\":\"09\",\"pid\":\"02\",\"interval_ms\":60000}]}";
+	CHECK_EQ(rig_open(&g, cfg, why, sizeof(why)), CNP_OK);
+	g.f.mode = ECU_GARBLED;
+	run_at(&g, 0);        /* 01 0C: two wrong answers, then waits */
+	run_at(&g, 1000000);  /* its timeout; 03 answered at once, 09 02 waits */
+	run_at(&g, 2000000);  /* the VIN's timeout */
+	struct cnp_poll_stats st;
+	cnp_poller_stats(g.p, &st);
+	CHECK_EQ(st.requests, 3);
+	CHECK_EQ(st.unexpected, 3); /* 7F 3E 11, 41 0C 1A, the bad VIN */
+	CHECK_EQ(st.timeouts, 2);
+	CHECK_EQ(st.responses, 1);
+	CHECK_EQ(st.negative, 0);
+	/* The DTC answer counts 5 codes but holds one: one is reported. */
+	CHECK_EQ(g.r.n_samples, 1);
+	CHECK_STR(g.r.d[0]->signal, "StoredDTCCount");
+	CHECK_EQ(g.r.raw[0], 1);
+	int dtc = 0, vin = 0;
+	for (unsigned i = 0; i < g.r.n_events && i < 16; i++) {
+		dtc += strstr(g.r.events[i], "\"codes\":[\"P0301\"]") != NULL;
+		vin += strstr(g.r.events[i], "\"type\":\"vin\"") != NULL;
+	}
+	CHECK_EQ(dtc, 1);
+	CHECK_EQ(vin, 0);
+	rig_close(&g);
+}
+
 static void test_no_isotp(void)
 {
 	struct rig g;
@@ -727,6 +777,7 @@ int main(void)
 	test_physical_11bit();
 	test_functional();
 	test_negative_timeout_pending();
+	test_garbled();
 	test_no_isotp();
 	test_config_file();
 	test_config_errors();
