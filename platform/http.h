@@ -116,4 +116,19 @@ int cnp_http_put(struct cnp_http *http, const char *url,
 int cnp_http_send(struct cnp_http *http, const struct cnp_http_request *req,
                   struct cnp_http_response *resp);
 
+/*
+ * Response handling without the network, shared by the libcurl client and
+ * the fuzz target (platform/http_reply.c). _begin clears resp, the body
+ * buffer and the captures; _header takes one header line as received
+ * ("Name: value\r\n"; a status line "HTTP/..." starts a new response, as
+ * after a 1xx, and forgets what the last one said): Retry-After in
+ * delta-seconds and the request's captures; _body appends body bytes, at
+ * most resp_body_cap - 1 in all (the rest sets body_truncated).
+ */
+void cnp_http_response_begin(const struct cnp_http_request *req, struct cnp_http_response *resp);
+void cnp_http_response_header(const struct cnp_http_request *req, struct cnp_http_response *resp,
+                              const char *line, size_t len);
+void cnp_http_response_body(const struct cnp_http_request *req, struct cnp_http_response *resp,
+                            const char *buf, size_t len);
+
 #endif

@@ -195,85 +195,27 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
-/* Keeps the first resp_body_cap - 1 bytes of the body; the rest is read
- * and dropped, so a huge error page cannot grow memory. */
+/* The first BODY_HEAD bytes go to reply.head (for client_cert_page); the
+ * body itself to cnp_http_response_body. */
 static size_t body_cb(char *buf, size_t size, size_t nmemb, void *arg)
 {
 	struct reply *r = arg;
 	size_t n = size * nmemb;
-	const struct cnp_http_request *req = r->req;
 	if (r->head_len < BODY_HEAD - 1) {
 		size_t k = BODY_HEAD - 1 - r->head_len < n ? BODY_HEAD - 1 - r->head_len : n;
 		memcpy(r->head + r->head_len, buf, k);
 		r->head_len += k;
 		r->head[r->head_len] = 0;
 	}
-	if (!req->resp_body || req->resp_body_cap == 0)
-		return n;
-	size_t room = req->resp_body_cap - 1 - r->resp->body_len;
-	size_t take = n < room ? n : room;
-	memcpy(req->resp_body + r->resp->body_len, buf, take);
-	r->resp->body_len += take;
-	req->resp_body[r->resp->body_len] = 0;
-	if (take < n)
-		r->resp->body_truncated = 1;
+	cnp_http_response_body(r->req, r->resp, buf, n);
 	return n;
-}
-
-/* The value of a "Name: value\r\n" header line when its name is `name`
- * (case-insensitive): *value and *len, blanks and CR/LF trimmed. */
-static int header_value(const char *buf, size_t n, const char *name, const char **value,
-                        size_t *len)
-{
-	size_t nl = strlen(name);
-	if (n <= nl || buf[nl] != ':' || strncasecmp(buf, name, nl) != 0)
-		return 0;
-	const char *v = buf + nl + 1, *end = buf + n;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	*value = v;
-	*len = (size_t)(end - v);
-	return 1;
 }
 
 static size_t header_cb(char *buf, size_t size, size_t nitems, void *arg)
 {
 	struct reply *r = arg;
-	struct cnp_http_response *resp = r->resp;
 	size_t n = size * nitems;
-	const char *v;
-	size_t vlen;
-	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
-		/* A new response (after a 1xx): forget what the last one said. */
-		resp->retry_after_s = -1;
-		for (size_t i = 0; i < r->req->n_captures; i++)
-			if (r->req->captures[i].cap > 0)
-				r->req->captures[i].value[0] = 0;
-		return n;
-	}
-	if (header_value(buf, n, "retry-after", &v, &vlen)) {
-		char value[64];
-		if (vlen >= sizeof(value))
-			vlen = sizeof(value) - 1;
-		memcpy(value, v, vlen);
-		value[vlen] = 0;
-		char *end;
-		long secs = strtol(value, &end, 10);
-		/* Only delta-seconds; an HTTP date leaves it absent (-1). */
-		if (end != value && secs >= 0)
-			resp->retry_after_s = secs;
-	}
-	for (size_t i = 0; i < r->req->n_captures; i++) {
-		struct cnp_http_capture *c = &r->req->captures[i];
-		if (c->cap == 0 || !header_value(buf, n, c->name, &v, &vlen))
-			continue;
-		if (vlen >= c->cap)
-			vlen = c->cap - 1;
-		memcpy(c->value, v, vlen);
-		c->value[vlen] = 0;
-	}
+	cnp_http_response_header(r->req, r->resp, buf, n);
 	return n;
 }
 
@@ -431,16 +373,7 @@ static int has_header(const struct cnp_http_request *req, const char *name)
 int cnp_http_send(struct cnp_http *h, const struct cnp_http_request *req,
                   struct cnp_http_response *resp)
 {
-	resp->status = 0;
-	resp->retry_after_s = -1;
-	resp->detail[0] = 0;
-	resp->body_len = 0;
-	resp->body_truncated = 0;
-	if (req->resp_body && req->resp_body_cap > 0)
-		req->resp_body[0] = 0;
-	for (size_t i = 0; i < req->n_captures; i++)
-		if (req->captures[i].cap > 0)
-			req->captures[i].value[0] = 0;
+	cnp_http_response_begin(req, resp);
 	const char *url = req->url;
 
 	int is_https = strncasecmp(url, "https://", 8) == 0;
