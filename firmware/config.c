@@ -791,8 +791,11 @@ int cnp_config_parse(const char *text, size_t len, const char *origin,
 		}
 		/* cJSON stops on the last byte of a file cut short: nothing but
 		 * white space from there on means the text ended too soon. */
-		size_t rest = (size_t)(text + len - end);
-		int at_eof = rest == 0 || strspn(end, " \t\r\n") >= rest;
+		size_t rest = (size_t)(text + len - end), blank = 0;
+		/* Within len: the text need not be NUL-terminated. */
+		while (blank < rest && strchr(" \t\r\n", end[blank]) && end[blank])
+			blank++;
+		int at_eof = blank == rest;
 		cnp_error("%s: line %u, column %u: invalid JSON%s", origin, line, col,
 		          at_eof ? " (unexpected end of file)" : "");
 		return CNP_ERR_CONFIG;
