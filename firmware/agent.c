@@ -744,6 +744,7 @@ void cnp_agent_get_status(struct cnp_agent *a, struct cnp_status *st)
 	memcpy(st->dropped, o->dropped, sizeof(st->dropped));
 	st->dropped[CNP_DROP_MALFORMED] = total_malformed(a);
 	st->dropped[CNP_DROP_KERNEL] = total_kernel_dropped(a);
+	st->transport = cnp_capture_transport(a->capture, &st->isotp, &st->j1939);
 	st->batches = a->sum.batches;
 	st->stored_bytes = a->sum.stored_bytes;
 	cnp_spool_usage(a->spool, &st->spool_batches, &st->spool_bytes);

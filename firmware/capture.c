@@ -4,6 +4,7 @@
 #include "firmware/error.h"
 #include "firmware/json.h"
 #include "firmware/remote.h"
+#include "firmware/transport.h"
 #include "platform/fs.h"
 #include "platform/log.h"
 
@@ -19,9 +20,13 @@ struct cnp_capture {
 	size_t vss_len;
 	char vss_origin[CNP_PATH_MAX];
 	struct cnp_collector *col;
+	struct cnp_tp *tp; /* NULL: no interface has transport configured */
 	struct cnp_remote *remote;
 	char url[CNP_URL_MAX];
 	uint64_t last_ts;
+	/* While a frame's messages are passed on. */
+	const struct cnp_ifaces *msg_ifaces;
+	const struct cnp_collect_sink *msg_sink;
 };
 
 /* Compiles a remote (or kept) document the way a local one is. */
@@ -80,6 +85,18 @@ int cnp_capture_create(const struct cnp_config *cfg, struct cnp_capture **out)
 		         cc->dbc[i].path, cnp_dbc_message_count(c->dbs[i]),
 		         cnp_dbc_signal_count(c->dbs[i]));
 	}
+	struct cnp_tp_iface tifs[CNP_CAPTURE_MAX_DBC];
+	unsigned n_tifs = 0;
+	for (unsigned i = 0; i < cc->n_dbc; i++)
+		if (cc->dbc[i].transport.n_isotp || cc->dbc[i].transport.j1939) {
+			tifs[n_tifs].iface = cc->dbc[i].iface;
+			tifs[n_tifs++].cfg = &cc->dbc[i].transport;
+			cnp_info("reassembling on %s:%s%s", cc->dbc[i].iface,
+			         cc->dbc[i].transport.n_isotp ? " ISO-TP" : "",
+			         cc->dbc[i].transport.j1939 ? " J1939 transport" : "");
+		}
+	if (n_tifs && (rc = cnp_tp_create(tifs, n_tifs, &c->tp)) != CNP_OK)
+		goto fail;
 	struct cnp_collect_options o = {.dbcs = dbcs, .n_dbcs = c->n_dbs,
 	                                .raw_all = strcmp(cfg->capture_mode, "raw+signals") == 0};
 	if (cc->vss_file[0]) {
@@ -150,6 +167,22 @@ fail:
 	return rc;
 }
 
+/* One line per protocol: messages and broken sessions by reason. */
+static void log_transport(const struct cnp_tp *tp)
+{
+	struct cnp_tp_stats st[2];
+	cnp_tp_stats(tp, &st[0], &st[1]);
+	for (int k = 0; k < 2; k++) {
+		char line[512];
+		int n = snprintf(line, sizeof(line), "transport %s: %llu messages, broken:",
+		                 k ? "j1939" : "isotp", (unsigned long long)st[k].messages);
+		for (int r = 0; r < CNP_TP_REASONS && n > 0 && (size_t)n < sizeof(line); r++)
+			n += snprintf(line + n, sizeof(line) - (size_t)n, " %s=%llu",
+			              cnp_tp_reason_name(r), (unsigned long long)st[k].broken[r]);
+		cnp_info("%s", line);
+	}
+}
+
 void cnp_capture_destroy(struct cnp_capture *c)
 {
 	if (!c)
@@ -157,17 +190,49 @@ void cnp_capture_destroy(struct cnp_capture *c)
 	/* The poller first: it compiles against the databases. */
 	cnp_remote_stop(c->remote);
 	cnp_collector_destroy(c->col);
+	if (c->tp)
+		log_transport(c->tp);
+	cnp_tp_destroy(c->tp);
 	cnp_free(c->vss);
 	for (unsigned i = 0; i < c->n_dbs; i++)
 		cnp_dbc_free(c->dbs[i]);
 	cnp_free(c);
 }
 
+/* A reassembled message: decoded as a frame of its own. */
+static int on_message(void *arg, const struct cnp_tp_message *m)
+{
+	struct cnp_capture *c = arg;
+	struct cnp_collect_message cm = {.ts_us = m->ts_us, .id = m->id, .flags = m->flags,
+	                                 .iface = m->iface, .data = m->data,
+	                                 .len = (unsigned)m->len};
+	return cnp_collector_message(c->col, &cm, c->msg_ifaces, c->msg_sink);
+}
+
 int cnp_capture_frame(struct cnp_capture *c, const struct cnp_frame *f,
                       const struct cnp_ifaces *ifaces, const struct cnp_collect_sink *sink)
 {
 	c->last_ts = f->ts_us;
-	return cnp_collector_frame(c->col, f, ifaces, sink);
+	if (!c->tp)
+		return cnp_collector_frame(c->col, f, ifaces, sink);
+	int rc = cnp_tp_claims(c->tp, f, ifaces)
+	                 ? cnp_collector_transport_frame(c->col, f, ifaces, sink)
+	                 : cnp_collector_frame(c->col, f, ifaces, sink);
+	if (rc != CNP_OK)
+		return rc;
+	/* Every frame: each one advances the clock that times sessions out. */
+	c->msg_ifaces = ifaces;
+	c->msg_sink = sink;
+	return cnp_tp_frame(c->tp, f, ifaces, on_message, c);
+}
+
+int cnp_capture_transport(const struct cnp_capture *c, struct cnp_tp_stats *isotp,
+                          struct cnp_tp_stats *j1939)
+{
+	if (!c || !c->tp)
+		return 0;
+	cnp_tp_stats(c->tp, isotp, j1939);
+	return 1;
 }
 
 int cnp_capture_update(struct cnp_capture *c, int (*seal)(void *arg),

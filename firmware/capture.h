@@ -8,6 +8,7 @@
 
 #include "firmware/collect.h"
 #include "firmware/config.h"
+#include "firmware/transport.h"
 
 struct cnp_capture;
 
@@ -32,6 +33,13 @@ int cnp_capture_frame(struct cnp_capture *c, const struct cnp_frame *f,
  */
 int cnp_capture_update(struct cnp_capture *c, int (*seal)(void *arg),
                        const struct cnp_collect_sink *sink);
+
+/*
+ * The transport reassembly counters (transport.h), since the capture was
+ * created. Returns 0 (and leaves them) when no interface reassembles.
+ */
+int cnp_capture_transport(const struct cnp_capture *c, struct cnp_tp_stats *isotp,
+                          struct cnp_tp_stats *j1939);
 
 /* The scheme document's version for the manifest; NULL for none (also
  * when c is NULL). */

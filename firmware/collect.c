@@ -52,6 +52,7 @@ struct scheme {
 struct ring_entry {
 	struct cnp_frame f;
 	uint8_t raw_done;
+	uint8_t no_decode; /* a transport frame: its message is decoded instead */
 };
 
 struct window {
@@ -809,10 +810,11 @@ int cnp_collector_create(const struct cnp_collect_options *o, struct cnp_collect
 		goto fail;
 	if (c->ring_keep_us == 0)
 		c->ring_cap = 1; /* the current frame only */
-	c->ring = zalloc(c, c->ring_cap, sizeof(*c->ring));
+	/* One entry more, past the ring: the reassembled message being decoded. */
+	c->ring = zalloc(c, (size_t)c->ring_cap + 1, sizeof(*c->ring));
 	if (c->mask_words == 0)
 		c->mask_words = 1;
-	c->masks = zalloc(c, (size_t)c->ring_cap * c->mask_words, sizeof(uint64_t));
+	c->masks = zalloc(c, ((size_t)c->ring_cap + 1) * c->mask_words, sizeof(uint64_t));
 	if (!c->ring || !c->masks) {
 		rc = CNP_ERR_NOMEM;
 		goto fail;
@@ -1095,7 +1097,7 @@ static int fire(struct cnp_collector *c, uint32_t ti, const struct cnp_ifaces *i
 			e->raw_done = 1;
 			c->st.raw++;
 		}
-		if (t->sig_all || t->sig_bits) {
+		if ((t->sig_all || t->sig_bits) && !e->no_decode) {
 			uint32_t base;
 			int interest;
 			const struct cnp_dbc_message *m =
@@ -1130,45 +1132,34 @@ static struct ring_entry *ring_push(struct cnp_collector *c, const struct cnp_fr
 	e->f = *f;
 	memset(mask_of(c, e), 0, c->mask_words * sizeof(uint64_t));
 	e->raw_done = 0;
+	e->no_decode = 0;
 	return e;
 }
 
-int cnp_collector_frame(struct cnp_collector *c, const struct cnp_frame *f,
-                        const struct cnp_ifaces *ifaces, const struct cnp_collect_sink *sink)
+/* Ends the post-trigger windows past `ts`; says whether those open want
+ * raw frames and every signal. */
+static void windows_at(struct cnp_collector *c, uint64_t ts, int *raw, int *sig_all)
 {
-	c->sink = sink;
-	c->cur = f;
-	c->st.frames++;
-	struct ring_entry *e = ring_push(c, f);
-	c->cur_entry = e;
-	int raw = c->raw_all, sig_all_window = 0;
 	for (unsigned w = 0; w < c->n_windows;) {
-		if (c->windows[w].until < f->ts_us) {
+		if (c->windows[w].until < ts) {
 			c->windows[w] = c->windows[--c->n_windows];
 			continue;
 		}
-		raw |= c->trigs[c->windows[w].trigger].raw;
-		sig_all_window |= c->trigs[c->windows[w].trigger].sig_all;
+		*raw |= c->trigs[c->windows[w].trigger].raw;
+		*sig_all |= c->trigs[c->windows[w].trigger].sig_all;
 		w++;
 	}
-	int rc;
-	if (raw) {
-		rc = sink->frame(sink->arg, f);
-		if (rc != CNP_OK)
-			return rc;
-		e->raw_done = 1;
-		c->st.raw++;
-	}
-	uint32_t base;
-	int interest = 0;
-	const struct cnp_dbc_message *m = message_of(c, dbc_for(c, f, ifaces), f, &base, &interest);
-	if (!m)
-		return CNP_OK;
-	c->st.decoded++;
-	if (!interest && !sig_all_window)
-		return CNP_OK;
+}
+
+/* Decodes `data` (of c->cur_entry) as `m` and fires the triggers it makes
+ * true. */
+static int decode_and_fire(struct cnp_collector *c, const struct cnp_dbc_message *m,
+                           uint32_t base, const uint8_t *data, unsigned len,
+                           const struct cnp_ifaces *ifaces)
+{
+	uint64_t ts = c->cur->ts_us;
 	c->cur_base = base;
-	rc = cnp_dbc_decode(m, f->data, f->len, on_signal, c);
+	int rc = cnp_dbc_decode(m, data, len, on_signal, c);
 	if (rc != CNP_OK)
 		return rc;
 	for (unsigned k = 0; k < c->n_trigs; k++) {
@@ -1177,13 +1168,13 @@ int cnp_collector_frame(struct cnp_collector *c, const struct cnp_frame *f,
 		if (!t->dirty)
 			continue;
 		t->dirty = 0;
-		if (!scheme_active(c, t->scheme, f->ts_us)) {
+		if (!scheme_active(c, t->scheme, ts)) {
 			t->prev = 0;
 			continue;
 		}
-		int cond = cnp_expr_true(cnp_expr_eval(t->expr, c->values, c->stamps, f->ts_us));
+		int cond = cnp_expr_true(cnp_expr_eval(t->expr, c->values, c->stamps, ts));
 		int go = cond && (!t->rising || !t->prev) &&
-		         (!t->fired || f->ts_us >= t->last_fire + t->min_interval_us);
+		         (!t->fired || ts >= t->last_fire + t->min_interval_us);
 		t->prev = cond;
 		if (go) {
 			rc = fire(c, ti, ifaces);
@@ -1192,4 +1183,79 @@ int cnp_collector_frame(struct cnp_collector *c, const struct cnp_frame *f,
 		}
 	}
 	return CNP_OK;
+}
+
+static int frame_in(struct cnp_collector *c, const struct cnp_frame *f,
+                    const struct cnp_ifaces *ifaces, const struct cnp_collect_sink *sink,
+                    int decode)
+{
+	c->sink = sink;
+	c->cur = f;
+	c->st.frames++;
+	struct ring_entry *e = ring_push(c, f);
+	e->no_decode = (uint8_t)!decode;
+	c->cur_entry = e;
+	int raw = c->raw_all, sig_all_window = 0;
+	windows_at(c, f->ts_us, &raw, &sig_all_window);
+	int rc;
+	if (raw) {
+		rc = sink->frame(sink->arg, f);
+		if (rc != CNP_OK)
+			return rc;
+		e->raw_done = 1;
+		c->st.raw++;
+	}
+	if (!decode)
+		return CNP_OK;
+	uint32_t base;
+	int interest = 0;
+	const struct cnp_dbc_message *m = message_of(c, dbc_for(c, f, ifaces), f, &base, &interest);
+	if (!m)
+		return CNP_OK;
+	c->st.decoded++;
+	if (!interest && !sig_all_window)
+		return CNP_OK;
+	return decode_and_fire(c, m, base, f->data, f->len, ifaces);
+}
+
+int cnp_collector_frame(struct cnp_collector *c, const struct cnp_frame *f,
+                        const struct cnp_ifaces *ifaces, const struct cnp_collect_sink *sink)
+{
+	return frame_in(c, f, ifaces, sink, 1);
+}
+
+int cnp_collector_transport_frame(struct cnp_collector *c, const struct cnp_frame *f,
+                                  const struct cnp_ifaces *ifaces,
+                                  const struct cnp_collect_sink *sink)
+{
+	return frame_in(c, f, ifaces, sink, 0);
+}
+
+int cnp_collector_message(struct cnp_collector *c, const struct cnp_collect_message *msg,
+                          const struct cnp_ifaces *ifaces, const struct cnp_collect_sink *sink)
+{
+	struct ring_entry *e = &c->ring[c->ring_cap];
+	memset(e, 0, sizeof(*e));
+	memset(mask_of(c, e), 0, c->mask_words * sizeof(uint64_t));
+	e->f.ts_us = msg->ts_us;
+	e->f.id = msg->id;
+	e->f.flags = msg->flags;
+	e->f.iface = msg->iface;
+	e->raw_done = 1;
+	e->no_decode = 1; /* never flushed as a frame */
+	c->sink = sink;
+	c->cur = &e->f;
+	c->cur_entry = e;
+	int raw = 0, sig_all_window = 0;
+	windows_at(c, msg->ts_us, &raw, &sig_all_window);
+	uint32_t base;
+	int interest = 0;
+	const struct cnp_dbc_message *m =
+		message_of(c, dbc_for(c, &e->f, ifaces), &e->f, &base, &interest);
+	if (!m)
+		return CNP_OK;
+	c->st.messages++;
+	if (!interest && !sig_all_window)
+		return CNP_OK;
+	return decode_and_fire(c, m, base, msg->data, msg->len, ifaces);
 }

@@ -77,6 +77,7 @@ struct cnp_collect_stats {
 	uint64_t events;      /* triggers fired */
 	uint64_t truncated;   /* events whose pre-trigger window the ring could
 	                         not hold entirely */
+	uint64_t messages;    /* reassembled messages a DBC described */
 };
 
 struct cnp_collector;
@@ -105,6 +106,35 @@ int cnp_collector_frame(struct cnp_collector *c, const struct cnp_frame *f,
 /* Describes the samples of a DBC signal (name "": no VSS path). */
 void cnp_collect_desc_init(struct cnp_sig_desc *d, const struct cnp_dbc_signal *sig,
                            uint8_t iface);
+
+/*
+ * A frame of a transport session (transport.h): handled as any frame (the
+ * ring, raw capture, windows) but not decoded by the DBC, since its data
+ * is only a piece of a message.
+ */
+int cnp_collector_transport_frame(struct cnp_collector *c, const struct cnp_frame *f,
+                                  const struct cnp_ifaces *ifaces,
+                                  const struct cnp_collect_sink *sink);
+
+/* A message reassembled from transport frames (borrowed data). */
+struct cnp_collect_message {
+	uint64_t ts_us; /* of the frame that completed it */
+	uint32_t id;
+	uint8_t flags;  /* CNP_FRAME_EXT */
+	uint8_t iface;
+	const uint8_t *data;
+	unsigned len;
+};
+
+/*
+ * Decodes a reassembled message with its interface's DBC, as a frame of
+ * that id and length would be (J1939: on its PGN), and fires the triggers
+ * it makes true. Its samples are stamped with the completing frame's time.
+ * It is not itself a frame: never captured raw, and not in the pre-trigger
+ * ring (a window opened later holds its frames, not its samples).
+ */
+int cnp_collector_message(struct cnp_collector *c, const struct cnp_collect_message *msg,
+                          const struct cnp_ifaces *ifaces, const struct cnp_collect_sink *sink);
 
 /* The document's "version", or NULL when there is none. */
 const char *cnp_collector_version(const struct cnp_collector *c);

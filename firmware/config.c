@@ -524,6 +524,63 @@ static void parse_polling(struct ctx *c, const cJSON *capture, struct cnp_captur
 	cnp_poller_destroy(p);
 }
 
+/* capture.dbc[].isotp: the ISO-TP ids to reassemble (docs/TRANSPORT.md). */
+static void parse_isotp(struct ctx *c, const cJSON *j, const char *path, struct cnp_tp_config *tc)
+{
+	static const char *const keys[] = {"ids", "length_prefix", NULL};
+	static const char *const id_keys[] = {"id", "last", "extended", NULL};
+	char p[128], q[160];
+	if (!cJSON_IsObject(j)) {
+		bad(c, path, "expected an object {\"ids\", \"length_prefix\"}, got %s",
+		    cnp_json_type_name(j));
+		return;
+	}
+	check_keys(c, j, path, keys);
+	snprintf(p, sizeof(p), "%.100s.length_prefix", path);
+	get_bool(c, j, "length_prefix", p, &tc->isotp_length_prefix);
+	const cJSON *ids = cJSON_GetObjectItemCaseSensitive(j, "ids");
+	snprintf(p, sizeof(p), "%.100s.ids", path);
+	if (!cJSON_IsArray(ids) || cJSON_GetArraySize(ids) == 0 ||
+	    cJSON_GetArraySize(ids) > CNP_TP_MAX_RANGES) {
+		bad(c, p, "expected an array of 1 to %d {\"id\", \"last\", \"extended\"}, got %s",
+		    CNP_TP_MAX_RANGES, !ids ? "nothing" : cJSON_IsArray(ids) ? "another count"
+		                                                            : cnp_json_type_name(ids));
+		return;
+	}
+	const cJSON *e;
+	cJSON_ArrayForEach(e, ids)
+	{
+		snprintf(p, sizeof(p), "%.100s.ids[%u]", path, tc->n_isotp);
+		struct cnp_tp_range *r = &tc->isotp[tc->n_isotp++];
+		if (!cJSON_IsObject(e)) {
+			bad(c, p, "expected an object {\"id\", \"last\", \"extended\"}, got %s",
+			    cnp_json_type_name(e));
+			continue;
+		}
+		check_keys(c, e, p, id_keys);
+		snprintf(q, sizeof(q), "%s.extended", p);
+		get_bool(c, e, "extended", q, &r->extended);
+		snprintf(q, sizeof(q), "%s.id", p);
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+		if (!id) {
+			bad(c, q, "required CAN id is missing");
+			continue;
+		}
+		if (get_can_id(c, id, q, &r->first) != 0)
+			continue;
+		r->last = r->first;
+		const cJSON *last = cJSON_GetObjectItemCaseSensitive(e, "last");
+		snprintf(q, sizeof(q), "%s.last", p);
+		if (last && get_can_id(c, last, q, &r->last) != 0)
+			continue;
+		if (r->last < r->first)
+			bad(c, q, "0x%X is below \"id\" 0x%X", r->last, r->first);
+		else if (!r->extended && r->last > 0x7FF)
+			bad(c, last ? q : p, "0x%X does not fit 11 bits; set \"extended\": true for "
+			    "29-bit ids", r->last);
+	}
+}
+
 /* capture: the mode, the DBC files and the collection schemes. */
 static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config *cfg)
 {
@@ -549,7 +606,8 @@ static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config
 	const cJSON *d;
 	cJSON_ArrayForEach(d, dbc)
 	{
-		static const char *const dk[] = {"interface", "path", "strict", NULL};
+		static const char *const dk[] = {"interface", "path", "strict", "isotp", "j1939",
+		                                 NULL};
 		char p[48], kp[64];
 		snprintf(p, sizeof(p), "$.capture.dbc[%u]", cc->n_dbc);
 		struct cnp_dbc_config *e = &cc->dbc[cc->n_dbc++];
@@ -564,6 +622,12 @@ static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config
 		get_path(c, d, "path", kp, e->path, sizeof(e->path), 1);
 		snprintf(kp, sizeof(kp), "%s.strict", p);
 		get_bool(c, d, "strict", kp, &e->strict);
+		const cJSON *isotp = cJSON_GetObjectItemCaseSensitive(d, "isotp");
+		snprintf(kp, sizeof(kp), "%s.isotp", p);
+		if (isotp)
+			parse_isotp(c, isotp, kp, &e->transport);
+		snprintf(kp, sizeof(kp), "%s.j1939", p);
+		get_bool(c, d, "j1939", kp, &e->transport.j1939);
 		for (unsigned i = 0; i + 1 < cc->n_dbc; i++)
 			if (e->iface[0] && strcmp(cc->dbc[i].iface, e->iface) == 0)
 				bad(c, p, "a second DBC for interface \"%s\"", e->iface);

@@ -11,6 +11,7 @@
 #define CNP_CONFIG_H
 
 #include "firmware/endpoint.h"
+#include "firmware/transport.h"
 #include "firmware/uploader.h"
 
 #include <stddef.h>
@@ -76,6 +77,7 @@ struct cnp_dbc_config {
 	char iface[16];
 	char path[CNP_PATH_MAX];
 	int strict; /* refuse a file with problems instead of loading what loads */
+	struct cnp_tp_config transport; /* "isotp", "j1939" (docs/TRANSPORT.md) */
 };
 
 /* The decoding side of capture (docs/SCHEMES.md). */

@@ -11,6 +11,7 @@
 #define CNP_STATUS_H
 
 #include "firmware/batch.h"
+#include "firmware/transport.h"
 #include "firmware/uploader.h"
 
 #include <stddef.h>
@@ -55,6 +56,10 @@ struct cnp_status {
 	int polling;
 	uint64_t poll_requests, poll_responses, poll_timeouts, poll_negative, poll_pending,
 	    poll_unexpected;
+
+	/* Transport reassembly (docs/TRANSPORT.md), when configured. */
+	int transport;
+	struct cnp_tp_stats isotp, j1939;
 
 	int flowing;            /* set by cnp_status_judge */
 	char verdict[320];

@@ -439,13 +439,17 @@ static int j1939_cm(struct cnp_tp *t, const struct cnp_frame *f, uint8_t sa, uin
 	return CNP_OK;
 }
 
-static int j1939_frame(struct cnp_tp *t, const struct cnp_frame *f, cnp_tp_message_cb cb,
-                       void *arg, int *consumed)
+/* A TP.CM or TP.DT frame (data page 0). */
+static int j1939_tp_id(const struct cnp_frame *f)
 {
 	unsigned pf = (f->id >> 16) & 0xFFu;
-	if (!(f->flags & CNP_FRAME_EXT) || ((f->id >> 24) & 3u) || (pf != PF_CM && pf != PF_DT))
-		return CNP_OK;
-	*consumed = 1;
+	return (f->flags & CNP_FRAME_EXT) && !((f->id >> 24) & 3u) && (pf == PF_CM || pf == PF_DT);
+}
+
+static int j1939_frame(struct cnp_tp *t, const struct cnp_frame *f, cnp_tp_message_cb cb,
+                       void *arg)
+{
+	unsigned pf = (f->id >> 16) & 0xFFu;
 	struct cnp_tp_stats *st = &t->st[P_J1939];
 	uint8_t sa = (uint8_t)f->id, da = (uint8_t)(f->id >> 8);
 	if (f->len != 8) {
@@ -486,10 +490,17 @@ static int j1939_frame(struct cnp_tp *t, const struct cnp_frame *f, cnp_tp_messa
 
 /* ---- frames -------------------------------------------------------------------- */
 
-int cnp_tp_frame(struct cnp_tp *t, const struct cnp_frame *f, const struct cnp_ifaces *ifaces,
-                 cnp_tp_message_cb cb, void *arg, int *consumed)
+int cnp_tp_claims(struct cnp_tp *t, const struct cnp_frame *f, const struct cnp_ifaces *ifaces)
 {
-	*consumed = 0;
+	if (f->flags & (CNP_FRAME_ERR | CNP_FRAME_RTR))
+		return 0;
+	const struct cnp_tp_config *cfg = config_of(t, f->iface, ifaces);
+	return cfg && ((cfg->n_isotp && isotp_id(cfg, f)) || (cfg->j1939 && j1939_tp_id(f)));
+}
+
+int cnp_tp_frame(struct cnp_tp *t, const struct cnp_frame *f, const struct cnp_ifaces *ifaces,
+                 cnp_tp_message_cb cb, void *arg)
+{
 	if (t->n_open)
 		expire(t, f->ts_us);
 	if (f->flags & (CNP_FRAME_ERR | CNP_FRAME_RTR))
@@ -497,11 +508,9 @@ int cnp_tp_frame(struct cnp_tp *t, const struct cnp_frame *f, const struct cnp_i
 	const struct cnp_tp_config *cfg = config_of(t, f->iface, ifaces);
 	if (!cfg)
 		return CNP_OK;
-	if (cfg->n_isotp && isotp_id(cfg, f)) {
-		*consumed = 1;
+	if (cfg->n_isotp && isotp_id(cfg, f))
 		return isotp_frame(t, cfg, f, cb, arg);
-	}
-	if (cfg->j1939)
-		return j1939_frame(t, f, cb, arg, consumed);
+	if (cfg->j1939 && j1939_tp_id(f))
+		return j1939_frame(t, f, cb, arg);
 	return CNP_OK;
 }

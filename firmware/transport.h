@@ -103,16 +103,21 @@ int cnp_tp_create(const struct cnp_tp_iface *ifs, unsigned n, struct cnp_tp **ou
 void cnp_tp_destroy(struct cnp_tp *t);
 
 /*
- * Feeds one frame. *consumed is set when the frame belongs to the
- * transport layer (an ISO-TP id, or a J1939 TP.CM/TP.DT frame), which a
- * DBC should then not decode as a frame of its own. Calls `cb` for each
- * message the frame completes. A session that finds no slot or no memory
+ * Nonzero when the frame belongs to the transport layer (an ISO-TP id, or
+ * a J1939 TP.CM/TP.DT frame on an interface that reassembles J1939): a
+ * DBC should then not decode it as a frame of its own.
+ */
+int cnp_tp_claims(struct cnp_tp *t, const struct cnp_frame *f, const struct cnp_ifaces *ifaces);
+
+/*
+ * Feeds one frame (any frame: each one advances the clock that times
+ * sessions out). Calls `cb` for each message the frame completes. A session that finds no slot or no memory
  * for its buffer is counted no_slot, and the frames go on.
  * @retval CNP_OK
  * @retval other  what cb returned
  */
 int cnp_tp_frame(struct cnp_tp *t, const struct cnp_frame *f, const struct cnp_ifaces *ifaces,
-                 cnp_tp_message_cb cb, void *arg, int *consumed);
+                 cnp_tp_message_cb cb, void *arg);
 
 /* Counters since creation; isotp and j1939 apart. */
 void cnp_tp_stats(const struct cnp_tp *t, struct cnp_tp_stats *isotp,

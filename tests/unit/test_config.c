@@ -640,6 +640,63 @@ static void test_capture(void)
 	}
 }
 
+/* capture.dbc[].isotp and .j1939: transport reassembly, errors by path. */
+static void test_transport_config(void)
+{
+#define DBC0 "{\"mode\": \"signals\", \"dbc\": [{\"interface\": \"can0\", \"path\": \"a\", "
+	static const struct {
+		const char *capture;
+		const char *needle;
+	} tp_cases[] = {
+		{DBC0 "\"isotp\": []}]}", "$.capture.dbc[0].isotp: expected an object"},
+		{DBC0 "\"isotp\": {}}]}", "$.capture.dbc[0].isotp.ids: expected an array of 1 to 16"},
+		{DBC0 "\"isotp\": {\"ids\": []}}]}", "$.capture.dbc[0].isotp.ids: expected an array"},
+		{DBC0 "\"isotp\": {\"ids\": [7]}}]}",
+		 "$.capture.dbc[0].isotp.ids[0]: expected an object"},
+		{DBC0 "\"isotp\": {\"ids\": [{\"last\": 7}]}}]}",
+		 "$.capture.dbc[0].isotp.ids[0].id: required CAN id is missing"},
+		{DBC0 "\"isotp\": {\"ids\": [{\"id\": \"0x7E8\"}, {\"id\": \"0xZZ\"}]}}]}",
+		 "$.capture.dbc[0].isotp.ids[1].id: expected a CAN id"},
+		{DBC0 "\"isotp\": {\"ids\": [{\"id\": \"0x7E8\", \"last\": \"0x7E0\"}]}}]}",
+		 "$.capture.dbc[0].isotp.ids[0].last: 0x7E0 is below \"id\" 0x7E8"},
+		{DBC0 "\"isotp\": {\"ids\": [{\"id\": \"0x18DAF100\"}]}}]}",
+		 "$.capture.dbc[0].isotp.ids[0]: 0x18DAF100 does not fit 11 bits"},
+		{DBC0 "\"isotp\": {\"ids\": [{\"id\": 1, \"last\": 4096}]}}]}",
+		 "$.capture.dbc[0].isotp.ids[0].last: 0x1000 does not fit 11 bits"},
+		{DBC0 "\"isotp\": {\"ids\": [{\"id\": 1}], \"length_prefix\": 1}}]}",
+		 "$.capture.dbc[0].isotp.length_prefix: expected true or false"},
+		{DBC0 "\"isotp\": {\"ids\": [{\"id\": 1, \"ext\": true}]}}]}",
+		 "$.capture.dbc[0].isotp.ids[0].ext: unknown key"},
+		{DBC0 "\"j1939\": \"yes\"}]}", "$.capture.dbc[0].j1939: expected true or false"},
+	};
+	for (size_t i = 0; i < sizeof(tp_cases) / sizeof(tp_cases[0]); i++) {
+		char extra[1024];
+		snprintf(extra, sizeof(extra), "\"capture\": %s", tp_cases[i].capture);
+		struct parts p = {.extra = extra};
+		const char *log;
+		int rc = parse_logged(compose(&p), &log);
+		if (strstr(tp_cases[i].needle, "unknown key") == NULL)
+			CHECK_EQ(rc, CNP_ERR_CONFIG);
+		CHECK_CONTAINS(log, tp_cases[i].needle);
+	}
+	struct parts p = {.extra = "\"capture\": " DBC0 "\"j1939\": true, \"isotp\": {\"ids\": ["
+	                           "{\"id\": \"0x7BB\"}, {\"id\": 2024, \"last\": \"0x7EF\"},"
+	                           " {\"id\": \"0x18DAF100\", \"last\": \"0x18DAF1FF\","
+	                           " \"extended\": true}], \"length_prefix\": true}}]}"};
+	CHECK_EQ(parse_logged(compose(&p), NULL), CNP_OK);
+	const struct cnp_tp_config *t = &cfg.capture.dbc[0].transport;
+	CHECK_EQ(t->j1939, 1);
+	CHECK_EQ(t->isotp_length_prefix, 1);
+	CHECK_EQ(t->n_isotp, 3);
+	CHECK_EQ(t->isotp[0].first, 0x7BB);
+	CHECK_EQ(t->isotp[0].last, 0x7BB);
+	CHECK_EQ(t->isotp[1].first, 0x7E8);
+	CHECK_EQ(t->isotp[1].last, 0x7EF);
+	CHECK_EQ(t->isotp[2].extended, 1);
+	CHECK_EQ(t->isotp[2].last, 0x18DAF1FF);
+#undef DBC0
+}
+
 /* With encrypt_to, the frame journal (plaintext) is off unless asked for. */
 static void test_encrypt_journal(void)
 {
@@ -660,6 +717,7 @@ int main(void)
 	cnp_json_init();
 	test_full();
 	test_capture();
+	test_transport_config();
 	test_defaults();
 	test_bad();
 	test_ok_values_of_limits();

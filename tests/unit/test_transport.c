@@ -67,9 +67,8 @@ static void feed_on(uint8_t iface, uint32_t id, int ext, int fd, uint64_t ms, co
 		f.data[i] = (uint8_t)b;
 	}
 	f.len = (uint8_t)n;
-	int consumed = 0;
-	CHECK_EQ(cnp_tp_frame(tp, &f, &ifaces, on_msg, &g, &consumed), CNP_OK);
-	consumed_n += (unsigned)consumed;
+	consumed_n += (unsigned)cnp_tp_claims(tp, &f, &ifaces);
+	CHECK_EQ(cnp_tp_frame(tp, &f, &ifaces, on_msg, &g), CNP_OK);
 }
 
 static void feed(uint32_t id, uint64_t ms, const char *hex)
