@@ -384,6 +384,20 @@ int cnp_status_format(const char *json, size_t len, uint64_t now_wall_us, char *
 	        ", corrupt %" PRIu64 " frames; quarantined %" PRIu64 " batches\n",
 	    num(d, "malformed"), num(d, "kernel"), num(d, "spool_full"), num(d, "corrupt"),
 	    num(d, "quarantined_batches"));
+	const cJSON *tp = cJSON_GetObjectItemCaseSensitive(root, "transport");
+	for (int k = 0; tp && k < 2; k++) {
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(tp, k ? "j1939" : "isotp");
+		const cJSON *br = cJSON_GetObjectItemCaseSensitive(o, "broken"), *r;
+		uint64_t total = 0;
+		cJSON_ArrayForEach(r, br)
+			total += num(br, r->string);
+		put(&t, "%s   %" PRIu64 " messages reassembled, %" PRIu64 " broken sessions",
+		    k ? "j1939:" : "isotp:", num(o, "messages"), total);
+		cJSON_ArrayForEach(r, br)
+			if (num(br, r->string))
+				put(&t, "; %s %" PRIu64, r->string, num(br, r->string));
+		put(&t, "\n");
+	}
 	const cJSON *bt = cJSON_GetObjectItemCaseSensitive(root, "batches");
 	uint64_t raw = num(in, "text_bytes"), stored = num(bt, "stored_bytes");
 	put(&t, "batches:  %" PRIu64 " sealed; %s as candump text -> %s stored (%.1fx)\n",

@@ -121,6 +121,24 @@ static void test_json_and_report(void)
 	CHECK_CONTAINS(text, "(10.0x)");
 	CHECK_CONTAINS(text, "failures 2 (transient 1, auth 1, rejected 0)");
 	CHECK_CONTAINS(text, "endpoint: https://ingest.example/can: healthy, last upload 3.0 s ago");
+	CHECK(strstr(json, "transport") == NULL); /* only when reassembling */
+	CHECK(strstr(text, "isotp:") == NULL);
+	cnp_free(json);
+
+	/* Transport reassembly counters (docs/TRANSPORT.md). */
+	st.transport = 1;
+	st.isotp.messages = 26;
+	st.isotp.broken[CNP_TP_MISSING] = 2;
+	st.isotp.broken[CNP_TP_TIMEOUT] = 1;
+	st.j1939.messages = 7;
+	json = NULL;
+	CHECK_EQ(cnp_status_to_json(&st, &json), CNP_OK);
+	CHECK_CONTAINS(json, "\"missing_frame\":\t2");
+	CHECK_EQ(cnp_status_format(json, strlen(json), st.wall_us + S, text, sizeof(text), &flowing),
+	         CNP_OK);
+	CHECK_CONTAINS(text, "isotp:   26 messages reassembled, 3 broken sessions; missing_frame 2; "
+	                     "timeout 1\n");
+	CHECK_CONTAINS(text, "j1939:   7 messages reassembled, 0 broken sessions\n");
 
 	/* Stale: three intervals, at least 10 s. */
 	CHECK_EQ(cnp_status_format(json, strlen(json), st.wall_us + 11 * S, text, sizeof(text),
