@@ -215,12 +215,14 @@ int cnp_capture_frame(struct cnp_capture *c, const struct cnp_frame *f,
 	c->last_ts = f->ts_us;
 	if (!c->tp)
 		return cnp_collector_frame(c->col, f, ifaces, sink);
-	int rc = cnp_tp_claims(c->tp, f, ifaces)
-	                 ? cnp_collector_transport_frame(c->col, f, ifaces, sink)
-	                 : cnp_collector_frame(c->col, f, ifaces, sink);
+	if (!cnp_tp_claims(c->tp, f, ifaces)) {
+		/* Every frame advances the clock that times sessions out. */
+		cnp_tp_tick(c->tp, f->ts_us);
+		return cnp_collector_frame(c->col, f, ifaces, sink);
+	}
+	int rc = cnp_collector_transport_frame(c->col, f, ifaces, sink);
 	if (rc != CNP_OK)
 		return rc;
-	/* Every frame: each one advances the clock that times sessions out. */
 	c->msg_ifaces = ifaces;
 	c->msg_sink = sink;
 	return cnp_tp_frame(c->tp, f, ifaces, on_message, c);

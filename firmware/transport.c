@@ -490,6 +490,12 @@ static int j1939_frame(struct cnp_tp *t, const struct cnp_frame *f, cnp_tp_messa
 
 /* ---- frames -------------------------------------------------------------------- */
 
+void cnp_tp_tick(struct cnp_tp *t, uint64_t ts_us)
+{
+	if (t->n_open)
+		expire(t, ts_us);
+}
+
 int cnp_tp_claims(struct cnp_tp *t, const struct cnp_frame *f, const struct cnp_ifaces *ifaces)
 {
 	if (f->flags & (CNP_FRAME_ERR | CNP_FRAME_RTR))

@@ -119,6 +119,10 @@ int cnp_tp_claims(struct cnp_tp *t, const struct cnp_frame *f, const struct cnp_
 int cnp_tp_frame(struct cnp_tp *t, const struct cnp_frame *f, const struct cnp_ifaces *ifaces,
                  cnp_tp_message_cb cb, void *arg);
 
+/* For a frame not claimed: advances the clock that times sessions out
+ * (cnp_tp_frame() does for the frames it is given). */
+void cnp_tp_tick(struct cnp_tp *t, uint64_t ts_us);
+
 /* Counters since creation; isotp and j1939 apart. */
 void cnp_tp_stats(const struct cnp_tp *t, struct cnp_tp_stats *isotp,
                   struct cnp_tp_stats *j1939);

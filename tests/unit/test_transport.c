@@ -203,6 +203,13 @@ static void test_isotp_broken(void)
 	feed_on(1, 0x100, 0, 0, 4001, "00");
 	CHECK_EQ(iso().broken[CNP_TP_TIMEOUT], 2);
 	CHECK_EQ(cnp_tp_open(tp), 0);
+	/* Or by the clock of a frame not given to the reassembler. */
+	feed(0x7E8, 4100, "1010000102030405");
+	cnp_tp_tick(tp, 5100 * 1000);
+	CHECK_EQ(cnp_tp_open(tp), 1);
+	cnp_tp_tick(tp, 5100 * 1000 + 1);
+	CHECK_EQ(cnp_tp_open(tp), 0);
+	CHECK_EQ(iso().broken[CNP_TP_TIMEOUT], 3);
 	/* A new FF while one is open; then an SF over the new one. */
 	feed(0x7BB, 5000, "1010000102030405");
 	feed(0x7BB, 5010, "1010000102030405");
