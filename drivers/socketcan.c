@@ -47,10 +47,10 @@
 #include <linux/net_tstamp.h>
 #endif
 
-/* The read hint while sockets are open but idle: short, so that frames wait
- * little in the kernel queue, long enough that an idle agent costs nothing
- * measurable. */
-#define IDLE_WAIT_US 2000u
+/* The read hint while sockets are open but idle. The agent also waits on the
+ * sockets themselves (wait_fds), so a frame wakes it at once: this only
+ * bounds how long it sleeps on a quiet bus. */
+#define IDLE_WAIT_US 1000000u
 /* At most one warning about malformed frames per source in this interval. */
 #define MALFORMED_WARN_US 10000000u
 /* Control bytes per message: a software timestamp (three timespecs, 64-bit
@@ -788,9 +788,9 @@ static int socketcan_read(struct cnp_source *src, struct cnp_frame *frames, size
 	s->base.stats.ifaces_down = down;
 	*n = total;
 	if (total == 0) {
-		if (down < s->n_ifs)
-			*wait_us = IDLE_WAIT_US;
-		else
+		/* Until the next reopen attempt, if one is due sooner. */
+		*wait_us = IDLE_WAIT_US;
+		if (down > 0 && next_retry < now + IDLE_WAIT_US)
 			*wait_us = next_retry > now ? next_retry - now : 1;
 	}
 	if (total == 0 && s->end_at && *wait_us > s->end_at - now)
@@ -807,10 +807,21 @@ static void socketcan_destroy(struct cnp_source *src)
 	cnp_free(s);
 }
 
+static unsigned socketcan_wait_fds(const struct cnp_source *src, int *fds, unsigned max)
+{
+	const struct socketcan_source *s = (const struct socketcan_source *)src;
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->n_ifs && n < max; i++)
+		if (s->ifs[i].fd >= 0)
+			fds[n++] = s->ifs[i].fd;
+	return n;
+}
+
 static const struct cnp_source_ops socketcan_ops = {
 	.type = "socketcan",
 	.read = socketcan_read,
 	.destroy = socketcan_destroy,
+	.wait_fds = socketcan_wait_fds,
 };
 
 int cnp_socketcan_source_create_with(const struct cnp_source_config *cfg,

@@ -8,6 +8,8 @@
  *   tell    optional: where the source stands, so that a restarted agent
  *           can resume after the last frame it journaled (a replayed log).
  *   seek    optional, with tell: resume at a position tell gave.
+ *   wait_fds optional: descriptors that turn readable when frames arrive,
+ *           so that an idle agent sleeps in poll() instead of waking to ask.
  */
 #ifndef CNP_SOURCE_H
 #define CNP_SOURCE_H
@@ -95,6 +97,13 @@ struct cnp_source_ops {
 	 * @retval CNP_ERR_IO          the seek failed (logged)
 	 */
 	int (*seek)(struct cnp_source *src, const struct cnp_source_pos *pos);
+	/*
+	 * Optional. Writes up to `max` descriptors that become readable when
+	 * the source has frames for read(), returns how many. The agent waits
+	 * on them as well as for the *wait_us of an empty read, so a source
+	 * that offers them may give a long *wait_us while idle.
+	 */
+	unsigned (*wait_fds)(const struct cnp_source *src, int *fds, unsigned max);
 };
 
 struct cnp_source {

@@ -24,6 +24,16 @@
 #define READ_CHUNK 256
 /* Longest the loop sleeps when idle, so signals and ages are seen soon. */
 #define MAX_IDLE_US 50000u
+/*
+ * Waiting for frames from sources with descriptors (SocketCAN). While frames
+ * flow, the loop looks again every COALESCE_US: a wake-up per frame would
+ * cost far more CPU per frame (docs/PERFORMANCE.md), and the socket queues
+ * easily hold 2 ms. After QUIET_US without a frame it sleeps in poll() on
+ * the descriptors, so that a quiet bus costs no wake-ups, and the first
+ * frame wakes it (then, too, it lets frames gather for COALESCE_US).
+ */
+#define COALESCE_US 2000u
+#define QUIET_US 200000u
 /* Retry interval while the spool refuses a write (disk full, I/O). */
 #define PUT_RETRY_US 1000000u
 
@@ -575,7 +585,8 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 				wait = pw;
 		}
 		size_t got = 0;
-		unsigned active = 0;
+		unsigned active = 0, nfds = 0;
+		int fds[CNP_SLEEP_FDS_MAX];
 		for (unsigned i = 0; i < a->n_sources && !a->pending; i++) {
 			if (a->source_done[i])
 				continue;
@@ -611,6 +622,9 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 			active++;
 			if (n == 0 && w < wait)
 				wait = w;
+			if (n == 0 && a->sources[i]->ops->wait_fds)
+				nfds += a->sources[i]->ops->wait_fds(a->sources[i], fds + nfds,
+				                                     CNP_SLEEP_FDS_MAX - nfds);
 		}
 
 		now = cnp_clock_mono_us();
@@ -637,8 +651,16 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 		}
 		if (a->journal)
 			cnp_journal_tick(a->journal, now);
-		if (got == 0)
-			cnp_sleep_us(wait < MAX_IDLE_US ? (wait ? wait : 1000) : MAX_IDLE_US);
+		if (got == 0) {
+			uint64_t w = wait < MAX_IDLE_US ? (wait ? wait : 1000) : MAX_IDLE_US;
+			if (nfds > 0 && now - a->ops.last_frame_mono < QUIET_US) {
+				cnp_sleep_us(w < COALESCE_US ? w : COALESCE_US);
+			} else {
+				cnp_sleep_fds_us(fds, nfds, w);
+				if (nfds > 0 && cnp_clock_mono_us() - now < w)
+					cnp_sleep_us(COALESCE_US); /* woken early: let frames gather */
+			}
+		}
 	}
 out:
 	if (!a->pending)

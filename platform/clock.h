@@ -15,4 +15,11 @@ uint64_t cnp_clock_wall_us(void);
 /* Sleeps for `us` microseconds or until a signal arrives. */
 void cnp_sleep_us(uint64_t us);
 
+/*
+ * Like cnp_sleep_us(), and returns early too when one of the n descriptors
+ * fds[] is readable (or has an error or hang-up to report). n may be 0.
+ */
+#define CNP_SLEEP_FDS_MAX 64 /* descriptors beyond this are not watched */
+void cnp_sleep_fds_us(const int *fds, unsigned n, uint64_t us);
+
 #endif

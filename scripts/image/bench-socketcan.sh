@@ -35,7 +35,7 @@
 # cpu_replay and cpu_total are canopy's utime+stime in seconds (from
 # /proc/PID/stat): during the replay, and from the replay's start until
 # canopy was idle again; idle_cpu_pct is canopy's CPU use before the replay
-# (polling idle sockets), in % of one vCPU; cpu_player is canplayer's CPU
+# (idle sockets, over 4 s from 1 s after it is ready), in % of one vCPU; cpu_player is canplayer's CPU
 # time; busy is the whole guest's CPU use during the replay, in % of all
 # its vCPUs.
 
@@ -152,9 +152,11 @@ run_rate() { # RATE LOG
     stop_pid "$pid" 50
     return 1
   fi
-  # canopy's idle cost (polling the sockets every 2 ms), over 2 s
+  # canopy's idle cost over 4 s, from 1 s after it is ready (start-up
+  # work, the first status file and state, is not idle cost)
+  sleep 1
   c=$(cpu_ticks "$pid")
-  sleep 2
+  sleep 4
   idle=$(($(cpu_ticks "$pid") - c))
   vd0=$(vcan_drops)
   sd0=$(softnet_drops)
@@ -196,7 +198,7 @@ run_rate() { # RATE LOG
   busy=$(awk -v b="$((b1 - b0))" -v i="$((i1 - i0))" 'BEGIN { printf "%.0f", (b + i) ? 100 * b / (b + i) : 0 }')
   mark "RATE rate=$rate frames=$frames played=$played fanout=$FANOUT span_s=$span replay_s=$(secs "$t0" "$t1") canplayer=$prc" \
     "matches=$m captured=$f drops=$((m - f)) settled=$settled settle_s=$(secs "$t1" "$t2")" \
-    "cpu_replay=$(secs "$c0" "$c1" $HZ) cpu_total=$(secs "$c0" "$c2" $HZ) busy=$busy idle_cpu_pct=$(secs 0 "$idle" 2) cpu_player=$(secs "$p0" "$p1" $HZ)" \
+    "cpu_replay=$(secs "$c0" "$c1" $HZ) cpu_total=$(secs "$c0" "$c2" $HZ) busy=$busy idle_cpu_pct=$(secs 0 "$idle" 4) cpu_player=$(secs "$p0" "$p1" $HZ)" \
     "vcan_drops=$((vd1 - vd0)) softnet_drops=$((sd1 - sd0)) exit=$st malformed=$(value malformed "$summary")" \
     "kernel_dropped=$(value kernel_dropped "$summary")" \
     "stored_bytes=$(value stored_bytes "$summary") uploaded_bytes=$(value uploaded_bytes "$summary")"

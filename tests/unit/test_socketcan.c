@@ -619,10 +619,11 @@ static void test_classic(void)
 #endif
 	}
 
-	/* Nothing queued: no frames, a short wait. */
+	/* Nothing queued: no frames, and a long wait (the agent also waits on
+	 * the socket, which wakes it when a frame comes). */
 	uint64_t wait = 0;
 	CHECK_EQ(read_once(src, 16, &wait), 0);
-	CHECK(wait >= 1000 && wait <= 5000);
+	CHECK_EQ(wait, 1000000);
 
 	push_cc("can0", 0x123, 4, "DEADBEEF");
 	push_cc("can0", 0x18FF00F9 | CAN_EFF_FLAG, 8, "0102030405060708");
@@ -1005,10 +1006,21 @@ static void test_missing_then_appears(void)
 	CHECK_EQ(read_once(src, 8, NULL), 1);
 	CHECK_EQ(got[0].iface, 0);
 
+	/* Idle: the agent may wait on can0's socket (the missing can1 has
+	 * none), and is told to come back for can1's retry, not sooner. */
+	int fds[4] = {-1, -1, -1, -1};
+	CHECK_EQ(src->ops->wait_fds(src, fds, 4), 1);
+	CHECK(sock_of("can0") && fake_sock(fds[0]) == sock_of("can0"));
+	CHECK_EQ(src->ops->wait_fds(src, fds, 0), 0);
+	uint64_t hint = 0;
+	CHECK_EQ(read_once(src, 8, &hint), 0);
+	CHECK_EQ(hint, 1000000);
+
 	/* No retry before reopen_ms; one at reopen_ms; no new log line. */
 	unsigned calls = fk.socket_calls;
 	fk.mono += 500000;
-	CHECK_EQ(read_once(src, 8, NULL), 0);
+	CHECK_EQ(read_once(src, 8, &hint), 0);
+	CHECK_EQ(hint, 500000); /* can1's retry is due before the idle hint */
 	CHECK_EQ(fk.socket_calls, calls);
 	fk.mono += 500000;
 	CHECK_EQ(read_once(src, 8, NULL), 0);
@@ -1028,6 +1040,7 @@ static void test_missing_then_appears(void)
 	CHECK_EQ(read_once(src, 8, NULL), 0);
 	CHECK(sock_of("can1") != NULL);
 	CHECK(sock_of("can1") && sock_of("can1")->fd_frames == 1);
+	CHECK_EQ(src->ops->wait_fds(src, fds, 4), 2);
 	log = capture_end();
 	CHECK_CONTAINS(log, "can1: receiving again after 3000 ms unavailable");
 	CHECK_EQ(src->stats.ifaces_down, 0);
@@ -1417,6 +1430,20 @@ static void test_real_receive_path(void)
 		CHECK(all[k].ts_us < read_at);
 	}
 	CHECK_EQ(src->stats.kernel_dropped, 0);
+
+	/* An idle agent sleeps on the socket, and a datagram wakes it: a
+	 * queued one makes the wait return at once, not after its 60 s. */
+	int fd = -1;
+	CHECK_EQ(src->ops->wait_fds(src, &fd, 1), 1);
+	send_frames(tx, 1, 0x300);
+	uint64_t t0 = cnp_clock_mono_us();
+	cnp_sleep_fds_us(&fd, 1, 60000000u);
+	CHECK(cnp_clock_mono_us() - t0 < 30000000u);
+	CHECK_EQ(read_until(src, 1, all, 4096), 1);
+	/* Nothing queued: the wait lasts (no busy loop on a quiet bus). */
+	t0 = cnp_clock_mono_us();
+	cnp_sleep_fds_us(&fd, 1, 20000u);
+	CHECK(cnp_clock_mono_us() - t0 >= 20000u);
 
 	/* Overflow the small receive buffer: every datagram is either read or
 	 * counted as dropped by the kernel. The drop counter travels with the
