@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/integration/tls_policy.sh - the TLS policy against a real nginx on
 # loopback: a wrong CA, an expired certificate, a wrong host name, a pin
-# mismatch, a missing client certificate and a rejected one are each
-# refused with a message that says which; nothing is uploaded and no batch
+# mismatch, a missing client certificate, a rejected one and a server that
+# offers only TLS 1.0/1.1 are each refused with a message that says which; nothing is uploaded and no batch
 # leaves the spool; once the configuration is fixed (right CA, right pin
 # as a hash and as a key file, right client certificate) every batch is
 # delivered and decodes to the trace. Also: a client key others can read is
@@ -172,6 +172,34 @@ restart_nginx "$TLS_SERVER_CERT" "$TLS_SERVER_KEY"
 cp "$w/trace.log" "$w/trace2.log"
 refused refill "$w/trace2.log" ", \"ca_file\": \"$TLS_WRONG_CA\"" "TLS: "
 delivered fixed-pin-file ", \"ca_file\": \"$TLS_CA\", \"pinned_pubkey\": \"$pki/server.pub.pem\""
+
+# --- a server that offers only TLS 1.0 and 1.1 -------------------------------------
+# canopy asks for TLS 1.2 at least (CURLOPT_SSLVERSION); OpenSSL 3 would not
+# offer the old versions at its default security level, so nginx is told
+# @SECLEVEL=0. A control with openssl s_client proves that this nginx
+# really speaks TLS 1.1 and refuses 1.2, so the refusal is the client's.
+NGINX_SSL_PROTOCOLS="TLSv1 TLSv1.1" NGINX_SSL_CIPHERS="DEFAULT:@SECLEVEL=0" \
+  restart_nginx "$TLS_SERVER_CERT" "$TLS_SERVER_KEY"
+s_client() { # s_client VERSION_FLAG: "ok" when a handshake of exactly that version succeeds
+  openssl s_client -connect "127.0.0.1:$NGINX_PORT" "$1" -cipher 'DEFAULT:@SECLEVEL=0' \
+    -CAfile "$TLS_CA" </dev/null 2>/dev/null |
+    grep -E '^New, .*Cipher is ' | grep -vq '(NONE)' && echo ok
+}
+old=$(s_client -tls1_1 || true)
+new=$(s_client -tls1_2 || true)
+if [[ $old != ok || -n $new ]]; then
+  t_info "this openssl/nginx cannot make a TLS 1.1-only server (TLS 1.1: '${old}', TLS 1.2: '${new}'): old-TLS check skipped"
+else
+  t_pass "control: nginx speaks TLS 1.1 and refuses TLS 1.2"
+  cp "$w/trace.log" "$w/trace3.log"
+  refused old-tls "$w/trace3.log" ", \"ca_file\": \"$TLS_CA\"" \
+    "TLS: no common TLS version \(canopy requires TLS 1.2 or later\)"
+  if grep -q 'TLSv1\.1' "$NGINX_ACCESS_LOG" 2>/dev/null; then
+    t_fail "nginx logged a request over TLS 1.1: $(grep -m 1 'TLSv1\.1' "$NGINX_ACCESS_LOG")"
+  fi
+  restart_nginx "$TLS_SERVER_CERT" "$TLS_SERVER_KEY"
+  delivered old-tls-fixed ", \"ca_file\": \"$TLS_CA\""
+fi
 
 # --- plain http:// ------------------------------------------------------------------
 cat >"$w/http.json" <<JSON
