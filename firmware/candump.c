@@ -207,6 +207,9 @@ static unsigned dec_digits(uint64_t v)
 		10000000000000000u, 100000000000000000u, 1000000000000000000u,
 		10000000000000000000u,
 	};
+	/* Seconds since 2001 to 2286 first: every live capture and most logs. */
+	if (v >= 1000000000u && v < 10000000000u)
+		return 10;
 	unsigned n = 1;
 	while (n < 20 && v >= pow10[n - 1])
 		n++;
