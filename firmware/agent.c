@@ -73,6 +73,7 @@ struct cnp_agent {
 	struct cnp_verifier *encrypt_to; /* NULL: batches are stored in clear */
 	struct cnp_capture *capture; /* NULL: raw capture */
 	struct cnp_poller *poller;   /* NULL: no active polling */
+	struct cnp_poll_stats poll_sealed; /* as of the last sealed batch */
 	uint64_t opened_mono; /* when the open batch got its first frame */
 	uint64_t first_ts;    /* capture time of that frame */
 	uint64_t max_ts;      /* latest capture time in the open batch */
@@ -373,6 +374,15 @@ static int seal(struct cnp_agent *a)
 	                       &info.dropped[CNP_DROP_CORRUPT]);
 	info.dropped[CNP_DROP_MALFORMED] = malformed - a->malformed_reported;
 	info.dropped[CNP_DROP_KERNEL] = kernel - a->kernel_reported;
+	struct cnp_poll_stats ps = {0};
+	if (a->poller) {
+		cnp_poller_stats(a->poller, &ps);
+		info.has_polling = 1;
+		info.poll_requests = ps.requests - a->poll_sealed.requests;
+		info.poll_responses = ps.responses - a->poll_sealed.responses;
+		info.poll_timeouts = ps.timeouts - a->poll_sealed.timeouts;
+		info.poll_negative = ps.negative - a->poll_sealed.negative;
+	}
 	int rc = cnp_batch_writer_finish(a->writer, &info, &a->pending, &a->pending_len,
 	                                 a->pending_digest);
 	if (rc != CNP_OK) {
@@ -381,6 +391,7 @@ static int seal(struct cnp_agent *a)
 	}
 	a->malformed_reported = malformed;
 	a->kernel_reported = kernel;
+	a->poll_sealed = ps;
 	for (int r = 0; r < CNP_DROP_REASONS; r++)
 		a->ops.dropped[r] += info.dropped[r];
 	a->pending_seq = info.seq;

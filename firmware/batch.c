@@ -172,6 +172,14 @@ static cJSON *build_manifest(const struct cnp_batch_writer *w,
 	    (info->schemes_version &&
 	     !cJSON_AddStringToObject(m, "schemes", info->schemes_version)))
 		goto fail;
+	cJSON *po = NULL;
+	if (info->has_polling &&
+	    (!(po = cJSON_AddObjectToObject(m, "polling")) ||
+	     cnp_json_add_uint(po, "requests", info->poll_requests) ||
+	     cnp_json_add_uint(po, "responses", info->poll_responses) ||
+	     cnp_json_add_uint(po, "timeouts", info->poll_timeouts) ||
+	     cnp_json_add_uint(po, "negative", info->poll_negative)))
+		goto fail;
 	if (!cJSON_AddStringToObject(m, "codec", w->codec->name) ||
 	    !cJSON_AddStringToObject(m, "agent", "canopy " CANOPY_VERSION))
 		goto fail;

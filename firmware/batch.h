@@ -89,6 +89,11 @@ struct cnp_batch_info {
 	/* Version of the collection schemes in force, written to the manifest
 	 * as "schemes"; NULL when none. */
 	const char *schemes_version;
+	/* Active polling since the previous batch, written to the manifest
+	 * as "polling" when has_polling (docs/POLLING.md): requests sent,
+	 * positive responses, timeouts, negative responses. */
+	int has_polling;
+	uint64_t poll_requests, poll_responses, poll_timeouts, poll_negative;
 	/* Encrypts every section to this receiver's public key when not NULL
 	 * (docs/FORMAT.md "Encrypted section"); the digest and signature then
 	 * cover the ciphertext. */

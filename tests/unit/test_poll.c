@@ -9,6 +9,8 @@
 
 #include "drivers/isotp.h"
 #include "firmware/alloc.h"
+#include "firmware/batch.h"
+#include "firmware/codec.h"
 #include "firmware/config.h"
 #include "firmware/error.h"
 #include "firmware/json.h"
@@ -739,6 +741,53 @@ static void test_config_errors(void)
 	CHECK_CONTAINS(why, "$.capture.polling.requests[0].did: UDS identifiers need a DBC file");
 }
 
+/* The manifest's "polling": the counts since the previous batch, and no
+ * key without polling. */
+static void test_manifest(void)
+{
+	struct cnp_ifaces ifs;
+	cnp_ifaces_init(&ifs);
+	uint8_t idx;
+	CHECK_EQ(cnp_ifaces_intern(&ifs, "vcan0", 5, &idx), CNP_OK);
+	for (int with = 0; with < 2; with++) {
+		struct cnp_batch_writer *w = NULL;
+		CHECK_EQ(cnp_batch_writer_create(&w, &cnp_codec_cols_ck_zlib, 65536, 6), CNP_OK);
+		if (!w)
+			return;
+		const struct cnp_obd_pid *pid = cnp_obd_pid(0x0C);
+		struct cnp_sig_desc d = {.iface = idx, .type = CNP_SIG_UINT, .message = "OBD2",
+		                         .signal = pid->name, .name = "", .unit = pid->unit,
+		                         .scale = pid->scale, .offset = pid->offset};
+		CHECK_EQ(cnp_batch_writer_add_sample(w, &d, 1700000000000000u, 0x1AF8), CNP_OK);
+		struct cnp_batch_info info = {.vehicle = "car-1", .spool_id = "0123456789abcdef",
+		                              .ifaces = &ifs, .has_polling = with,
+		                              .poll_requests = 7, .poll_responses = 4,
+		                              .poll_timeouts = 2, .poll_negative = 1};
+		uint8_t *out = NULL, digest[CNP_SHA256_LEN];
+		size_t len = 0;
+		CHECK_EQ(cnp_batch_writer_finish(w, &info, &out, &len, digest), CNP_OK);
+		struct cnp_batch b;
+		char why[256] = "";
+		CHECK_EQ(cnp_batch_open(out, len, &b, why, sizeof(why)), CNP_OK);
+		/* The manifest: after the 16-byte header, its length at byte 8
+		 * (docs/FORMAT.md). */
+		char manifest[4096];
+		size_t m = (size_t)out[8] | (size_t)out[9] << 8 | (size_t)out[10] << 16 |
+		           (size_t)out[11] << 24;
+		size_t n = m < sizeof(manifest) - 1 && 16 + m <= len ? m : 0;
+		memcpy(manifest, out + 16, n);
+		manifest[n] = 0;
+		if (with)
+			CHECK_CONTAINS(manifest, "\"polling\":{\"requests\":7,\"responses\":4,"
+			                         "\"timeouts\":2,\"negative\":1}");
+		else
+			CHECK(strstr(manifest, "polling") == NULL);
+		CHECK_CONTAINS(manifest, "\"samples\":1");
+		cnp_free(out);
+		cnp_batch_writer_destroy(w);
+	}
+}
+
 /* $.capture.polling in the configuration: kept as text, its DBC path
  * resolved against the file's folder, and checked at load. */
 static void test_config_file(void)
@@ -779,6 +828,7 @@ int main(void)
 	test_negative_timeout_pending();
 	test_garbled();
 	test_no_isotp();
+	test_manifest();
 	test_config_file();
 	test_config_errors();
 	return check_finish();
