@@ -6,7 +6,8 @@
  *   ecu-responder IFACE
  *
  * 11-bit ids: requests to 0x7E0 (physical) or 0x7DF (functional), answers
- * on 0x7E8. The answers (docs/POLLING.md, tests/system/run.sh checks them):
+ * on 0x7E8; 29-bit ids: ECU address 0x10, requests to 0x18DA10F1 or
+ * 0x18DB33F1, answers on 0x18DAF110. The same answers on both. They (docs/POLLING.md, tests/system/run.sh checks them):
  *
  *   01 00  41 00 BE 1F A8 13          01 0C  41 0C 1A F8 (1726 rpm)
  *   01 0D  41 0D 3C (60 km/h)         01 05  41 05 7B (83 degC)
@@ -172,29 +173,39 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	/* Physical requests and the answers (and the tester's flow control) on
-	 * one socket; functional requests (single frames) on another. */
-	int phys = open_isotp(ifindex, 0x7E8, 0x7E0);
-	int func = open_isotp(ifindex, 0x7E8, 0x7DF);
+	/* Per id length: physical requests and the answers (and the tester's
+	 * flow control) on one socket, functional requests (single frames) on
+	 * another; answers always go out physically. */
+	const canid_t eff = CAN_EFF_FLAG;
+	int fds[4] = {
+	    open_isotp(ifindex, 0x7E8, 0x7E0),
+	    open_isotp(ifindex, 0x7E8, 0x7DF),
+	    open_isotp(ifindex, 0x18DAF110u | eff, 0x18DA10F1u | eff),
+	    open_isotp(ifindex, 0x18DAF110u | eff, 0x18DB33F1u | eff),
+	};
 	printf("ready\n");
 	fflush(stdout);
-	struct pollfd p[2] = {{phys, POLLIN, 0}, {func, POLLIN, 0}};
+	struct pollfd p[4];
+	for (int i = 0; i < 4; i++)
+		p[i] = (struct pollfd){fds[i], POLLIN, 0};
 	while (!stop) {
-		int rc = poll(p, 2, 500);
+		int rc = poll(p, 4, 500);
 		if (rc < 0 && errno != EINTR) {
 			perror("ecu-responder: poll");
 			return 1;
 		}
-		for (int i = 0; i < 2 && rc > 0; i++) {
+		for (int i = 0; i < 4 && rc > 0; i++) {
 			if (!(p[i].revents & POLLIN))
 				continue;
 			uint8_t buf[4096];
 			ssize_t n = recv(p[i].fd, buf, sizeof(buf), 0);
-			if (n > 0)
-				answer(phys, buf, (size_t)n);
+			if (n > 0) {
+				printf("%s ", i < 2 ? "11-bit" : "29-bit");
+				answer(fds[i & 2], buf, (size_t)n);
+			}
 		}
 	}
-	close(phys);
-	close(func);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
 	return 0;
 }

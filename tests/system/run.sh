@@ -147,6 +147,8 @@ cat >"$share/polling.json" <<'EOF'
 {"interface": "obd0", "timeout_ms": 1000, "pending_timeout_ms": 3000, "dbc": "/share/uds.dbc",
  "requests": [
   {"service": "01", "pids": ["00", "0C", "0D", "05", "42", "2F"], "interval_ms": 1000},
+  {"service": "01", "pid": "0D", "ids": 29, "interval_ms": 1000},
+  {"service": "22", "did": "0103", "ids": 29, "addressing": "physical", "interval_ms": 5000},
   {"service": "03", "interval_ms": 600000},
   {"service": "07", "interval_ms": 600000},
   {"service": "09", "pid": "02", "interval_ms": 600000},
@@ -480,6 +482,25 @@ then
   t_pass "polling: every value decoded exactly at the host: $(head -n 1 "$work/polling.check")"
 else
   t_fail "polling: $(tr '\n' ' ' <"$work/polling.check" | head -c 800)"
+fi
+# The manifests' "polling" counts add up to what the ECU saw: every request
+# arrived, each ended in an answer or a negative response (one may still
+# have been in flight at SIGTERM), none timed out.
+read -r p_req p_resp p_to p_neg < <(cd "$NGINX_STORAGE" &&
+  find . -name '*.cnp' -exec grep -aoh '"polling":{[^}]*}' {} + |
+  sed 's/[^0-9,]//g' | awk -F, '{ r += $1; a += $2; t += $3; n += $4 } END { print r + 0, a + 0, t + 0, n + 0 }')
+ecu_exit=$(marker ECU-EXIT)
+ecu_req=$(field requests "$ecu_exit")
+if [[ $(field requests29 "$ecu_exit") -gt 0 ]]; then
+  t_pass "polling: the ECU answered $(field requests29 "$ecu_exit") requests with 29-bit ids (functional 18DB33F1 and physical 18DA10F1)"
+else
+  t_fail "polling: no request with 29-bit ids reached the ECU (${ecu_exit:-no ECU-EXIT marker})"
+fi
+if [[ $p_req -gt 0 && $p_req == "$ecu_req" && $p_to == 0 && $p_neg -ge 1 &&
+      $((p_req - p_resp - p_neg)) -ge 0 && $((p_req - p_resp - p_neg)) -le 1 ]]; then
+  t_pass "polling: the manifests count $p_req requests (the ECU saw $ecu_req), $p_resp answers, $p_neg negative, $p_to timeouts"
+else
+  t_fail "polling: the manifests count requests=$p_req responses=$p_resp timeouts=$p_to negative=$p_neg; the ECU saw ${ecu_req:-?} requests"
 fi
 
 nginx_stop
