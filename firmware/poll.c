@@ -145,6 +145,9 @@ struct pctx {
 };
 
 static int refuse(struct pctx *c, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int refuse(struct pctx *c, const char *path, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
