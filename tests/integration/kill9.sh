@@ -62,7 +62,9 @@ t_on_exit '[[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null; true'
 # recorded first (they are valid until then) as the ones expected missing.
 damage() {
   local files=()
-  mapfile -t files < <(find "$work/spool" -maxdepth 1 -name '*.cnp' | sort)
+  # Stored batches only: a .tmp-*.cnp is one a kill cut short, which the
+  # next start discards (its frames come back from the journal).
+  mapfile -t files < <(find "$work/spool" -maxdepth 1 -name '*.cnp' ! -name '.*' | sort)
   ((${#files[@]} >= 3)) || return 1 # not yet: try again after the next kill
   local a=${files[0]} b=${files[$((${#files[@]} / 2))]}
   "${emu[@]}" "$CANOPY_DECODE_BIN" --format candump "$a" "$b" >>"$work/missing.log"
