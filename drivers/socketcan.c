@@ -21,11 +21,11 @@
 #define _GNU_SOURCE /* recvmmsg(2), struct mmsghdr */
 
 #include "drivers/socketcan_sys.h"
+#include "drivers/sys_real.h"
 #include "drivers/source.h"
 
 #include "firmware/alloc.h"
 #include "firmware/error.h"
-#include "platform/clock.h"
 #include "platform/log.h"
 
 #include <errno.h>
@@ -192,24 +192,6 @@ static int real_recv_batch(void *ctx, int fd, struct msghdr *msgs, unsigned *len
 	return (int)n;
 }
 
-static int real_close(void *ctx, int fd)
-{
-	(void)ctx;
-	return close(fd);
-}
-
-static uint64_t real_mono_us(void *ctx)
-{
-	(void)ctx;
-	return cnp_clock_mono_us();
-}
-
-static uint64_t real_wall_us(void *ctx)
-{
-	(void)ctx;
-	return cnp_clock_wall_us();
-}
-
 static const struct cnp_socketcan_sys real_sys = {
 	.ctx = NULL,
 	.socket = real_socket,
@@ -218,9 +200,9 @@ static const struct cnp_socketcan_sys real_sys = {
 	.getsockopt = real_getsockopt,
 	.bind = real_bind,
 	.recv_batch = real_recv_batch,
-	.close = real_close,
-	.mono_us = real_mono_us,
-	.wall_us = real_wall_us,
+	.close = cnp_sys_real_close,
+	.mono_us = cnp_sys_real_mono_us,
+	.wall_us = cnp_sys_real_wall_us,
 };
 
 const struct cnp_socketcan_sys *cnp_socketcan_sys_default(void)

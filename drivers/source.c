@@ -14,6 +14,8 @@ int cnp_source_create(const struct cnp_source_config *cfg, struct cnp_ifaces *if
 		return cnp_sim_source_create(cfg, ifaces, out);
 	if (strcmp(cfg->type, "socketcan") == 0)
 		return cnp_socketcan_source_create(cfg, ifaces, out);
+	if (strcmp(cfg->type, "gnss") == 0)
+		return cnp_gnss_source_create(cfg, ifaces, out);
 	cnp_error("unknown source type \"%s\"", cfg->type);
 	return CNP_ERR_CONFIG;
 }

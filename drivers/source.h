@@ -17,6 +17,7 @@
 #include "firmware/config.h"
 #include "firmware/frame.h"
 #include "firmware/iface.h"
+#include "firmware/sigcodec.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,8 @@ struct cnp_can_error_stats {
 
 struct cnp_source_stats {
 	uint64_t frames;    /* frames delivered */
+	uint64_t samples;   /* signal samples delivered (sources that measure
+	                       signals themselves: GNSS) */
 	uint64_t malformed; /* input rejected as malformed (lines, frames) */
 	/* SocketCAN only (zero elsewhere): */
 	uint64_t kernel_dropped; /* frames the kernel dropped on a full socket
@@ -106,10 +109,26 @@ struct cnp_source_ops {
 	unsigned (*wait_fds)(const struct cnp_source *src, int *fds, unsigned max);
 };
 
+/*
+ * Where a source that measures signals itself rather than reading CAN
+ * frames (GNSS) delivers them: read() calls sample() for each, with a
+ * stream description that stays at the same address for the source's life
+ * (sigcodec.h), the sample's capture time and raw value. The samples go
+ * into the same batches as the signals decoded from CAN frames. The agent
+ * sets it before the first read(); while `sample` is NULL, such a source
+ * drops its samples. An error sample() returns ends read(), which returns
+ * it (CNP_ERR_CANCELLED: a stop was requested while the spool was full).
+ */
+struct cnp_source_samples {
+	int (*sample)(void *arg, const struct cnp_sig_desc *d, uint64_t ts_us, uint64_t raw);
+	void *arg;
+};
+
 struct cnp_source {
 	const struct cnp_source_ops *ops;
 	struct cnp_ifaces *ifaces; /* shared with the agent, not owned */
 	struct cnp_source_stats stats;
+	struct cnp_source_samples samples;
 };
 
 /*
@@ -150,5 +169,19 @@ int cnp_sim_source_create(const struct cnp_source_config *cfg, struct cnp_ifaces
  */
 int cnp_socketcan_source_create(const struct cnp_source_config *cfg,
                                 struct cnp_ifaces *ifaces, struct cnp_source **out);
+
+/*
+ * GNSS through gpsd (drivers/gnss.c, docs/GNSS.md): connects to
+ * cfg->gpsd_host:cfg->gpsd_port on the first read(), asks for gpsd's JSON
+ * reports and delivers position, altitude, heading, speed, fix mode and
+ * satellite counts as signal samples (src->samples), never frames; the
+ * interface "gnss" names them. A lost or refused connection is logged and
+ * tried again (back-off from 100 ms to cfg->reopen_ms); read() returns
+ * CNP_ERR_EOF only after cfg->duration_s.
+ * @retval CNP_ERR_FULL  no room for the interface in the table (logged)
+ * @retval CNP_ERR_NOMEM
+ */
+int cnp_gnss_source_create(const struct cnp_source_config *cfg, struct cnp_ifaces *ifaces,
+                           struct cnp_source **out);
 
 #endif

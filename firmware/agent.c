@@ -105,6 +105,7 @@ struct cnp_agent {
 static int seal(struct cnp_agent *a);
 static int recover_journal(struct cnp_agent *a);
 static int add_frame(struct cnp_agent *a, const struct cnp_frame *f);
+static int sink_sample(void *arg, const struct cnp_sig_desc *d, uint64_t ts_us, uint64_t raw);
 
 int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 {
@@ -214,6 +215,9 @@ int cnp_agent_add_source(struct cnp_agent *a, struct cnp_source *src)
 		return CNP_ERR_FULL;
 	unsigned i = a->n_sources++;
 	a->sources[i] = src;
+	/* Signals a source measures itself join those decoded from frames. */
+	src->samples.sample = sink_sample;
+	src->samples.arg = a;
 	if (a->journal && a->rec.has_pos[i]) {
 		const struct cnp_source_pos *p = &a->rec.pos[i];
 		int rc = src->ops->seek ? src->ops->seek(src, p) : CNP_ERR_UNSUPPORTED;
@@ -616,6 +620,8 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 				}
 			}
 			got += n;
+			if (rc == CNP_ERR_CANCELLED)
+				goto out; /* a sample waited for a full spool: stop */
 			if (rc == CNP_ERR_EOF) {
 				a->source_done[i] = 1;
 				cnp_info("source %u (%s) finished: %" PRIu64 " frames, %" PRIu64

@@ -204,6 +204,48 @@ static void parse_filters(struct ctx *c, const cJSON *arr, const char *path,
 	}
 }
 
+/* "gpsd": "HOST:PORT", "HOST" (port 2947) or "[IPv6]:PORT". */
+static void parse_gpsd(struct ctx *c, const cJSON *s, const char *path,
+                       struct cnp_source_config *out)
+{
+	char p[112], addr[CNP_GPSD_HOST_MAX + 16] = "localhost";
+	snprintf(p, sizeof(p), "%s.gpsd", path);
+	get_string(c, s, "gpsd", p, addr, sizeof(addr), 0);
+	const char *host = addr, *port = CNP_GPSD_DEFAULT_PORT;
+	char *colon = strrchr(addr, ':');
+	if (addr[0] == '[') {
+		char *close = strchr(addr, ']');
+		if (close && (close[1] == 0 || close[1] == ':')) {
+			host = addr + 1;
+			if (close[1] == ':')
+				port = close + 2;
+			*close = 0;
+		} else {
+			host = "";
+		}
+	} else if (colon) {
+		if (strchr(addr, ':') != colon) {
+			bad(c, p, "an IPv6 address needs brackets: \"[%s]:PORT\"", addr);
+			return;
+		}
+		*colon = 0;
+		port = colon + 1;
+	}
+	char *end = NULL;
+	unsigned long n = strtoul(port, &end, 10);
+	size_t hl = strlen(host);
+	if (hl == 0 || hl >= sizeof(out->gpsd_host) || strpbrk(host, " \t\r\n/[]")) {
+		bad(c, p, "expected \"HOST:PORT\" (HOST a name or an address, IPv6 in brackets)");
+		return;
+	}
+	if (!port[0] || *end || port[0] < '0' || port[0] > '9' || n == 0 || n > 65535) {
+		bad(c, p, "expected a port from 1 to 65535 after the host, got \"%s\"", port);
+		return;
+	}
+	memcpy(out->gpsd_host, host, hl + 1);
+	snprintf(out->gpsd_port, sizeof(out->gpsd_port), "%lu", n);
+}
+
 static void parse_source(struct ctx *c, const cJSON *s, const char *path,
                          struct cnp_source_config *out)
 {
@@ -270,6 +312,15 @@ static void parse_source(struct ctx *c, const cJSON *s, const char *path,
 		get_uint(c, s, "reopen_ms", p, 10, 3600000, &out->reopen_ms);
 		return;
 	}
+	if (strcmp(out->type, "gnss") == 0) {
+		static const char *const gnss_keys[] = {"type", "gpsd", "reopen_ms", "duration_s",
+		                                        NULL};
+		check_keys(c, s, path, gnss_keys);
+		parse_gpsd(c, s, path, out);
+		snprintf(p, sizeof(p), "%s.reopen_ms", path);
+		get_uint(c, s, "reopen_ms", p, 10, 3600000, &out->reopen_ms);
+		return;
+	}
 	if (strcmp(out->type, "sim") == 0) {
 		check_keys(c, s, path, sim_keys);
 		snprintf(p, sizeof(p), "%s.profile", path);
@@ -289,8 +340,8 @@ static void parse_source(struct ctx *c, const cJSON *s, const char *path,
 		get_bool(c, s, "loop", p, &out->loop);
 	} else {
 		if (out->type[0])
-			bad(c, p, "unknown source type \"%s\" (known: \"candump\", \"socketcan\", \"sim\")",
-			    out->type);
+			bad(c, p, "unknown source type \"%s\" (known: \"candump\", \"socketcan\", "
+			    "\"sim\", \"gnss\")", out->type);
 		return;
 	}
 	const cJSON *pace = cJSON_GetObjectItemCaseSensitive(s, "pace");

@@ -36,8 +36,11 @@ struct cnp_can_filter {
 	int extended; /* nonzero: 29-bit ids; zero: 11-bit ids */
 };
 
+#define CNP_GPSD_HOST_MAX 256
+#define CNP_GPSD_DEFAULT_PORT "2947"
+
 struct cnp_source_config {
-	char type[16];              /* "candump", "socketcan" or "sim" */
+	char type[16];              /* "candump", "socketcan", "sim" or "gnss" */
 	enum cnp_pace pace;         /* candump, sim */
 	double speed;               /* recorded pace factor; 1.0 = real time */
 
@@ -57,6 +60,11 @@ struct cnp_source_config {
 	 * candump: log seconds after the first frame; socketcan: seconds after
 	 * the source opened (monotonic clock). */
 	double duration_s;
+
+	/* gnss: gpsd's address ("gpsd": "HOST:PORT"; IPv6 as "[::1]:2947").
+	 * reopen_ms is the longest wait between reconnection attempts. */
+	char gpsd_host[CNP_GPSD_HOST_MAX];
+	char gpsd_port[8];
 
 	/* sim */
 	char profile[8];            /* "ev" or "ice" */

@@ -283,6 +283,27 @@ static const struct bad_case bad_cases[] = {
 	{"socketcan duration valid",
 	 {.sources = "\"sources\": [{\"type\": \"socketcan\", \"interfaces\": [\"can0\"], \"duration_s\": 30}]"},
 	 CNP_OK, NULL, NULL},
+	{"gnss port out of range",
+	 {.sources = "\"sources\": [{\"type\": \"gnss\", \"gpsd\": \"127.0.0.1:70000\"}]"},
+	 CNP_ERR_CONFIG, "$.sources[0].gpsd", "port from 1 to 65535"},
+	{"gnss port not a number",
+	 {.sources = "\"sources\": [{\"type\": \"gnss\", \"gpsd\": \"localhost:gps\"}]"},
+	 CNP_ERR_CONFIG, "$.sources[0].gpsd", "\"gps\""},
+	{"gnss empty host",
+	 {.sources = "\"sources\": [{\"type\": \"gnss\", \"gpsd\": \":2947\"}]"},
+	 CNP_ERR_CONFIG, "$.sources[0].gpsd", "HOST:PORT"},
+	{"gnss IPv6 without brackets",
+	 {.sources = "\"sources\": [{\"type\": \"gnss\", \"gpsd\": \"::1:2947\"}]"},
+	 CNP_ERR_CONFIG, "$.sources[0].gpsd", "brackets"},
+	{"gnss gpsd not a string",
+	 {.sources = "\"sources\": [{\"type\": \"gnss\", \"gpsd\": 2947}]"},
+	 CNP_ERR_CONFIG, "$.sources[0].gpsd", NULL},
+	{"gnss reopen_ms too small",
+	 {.sources = "\"sources\": [{\"type\": \"gnss\", \"reopen_ms\": 1}]"},
+	 CNP_ERR_CONFIG, "$.sources[0].reopen_ms", NULL},
+	{"gnss duration negative",
+	 {.sources = "\"sources\": [{\"type\": \"gnss\", \"duration_s\": -1}]"},
+	 CNP_ERR_CONFIG, "$.sources[0].duration_s", NULL},
 	{"socketcan without interfaces", {.sources = "\"sources\": [{\"type\": \"socketcan\"}]"},
 	 CNP_ERR_CONFIG, "$.sources[0].interfaces", NULL},
 	{"socketcan interface name too long",
@@ -712,9 +733,37 @@ static void test_encrypt_journal(void)
 	CHECK_EQ(cfg.spool_journal, 1);
 }
 
+/* "gpsd": HOST:PORT, a bare host (port 2947), an IPv6 address in brackets. */
+static void test_gnss(void)
+{
+	static const struct {
+		const char *gpsd, *host, *port;
+	} cases[] = {
+		{NULL, "localhost", "2947"},
+		{"\"gpsd.local\"", "gpsd.local", "2947"},
+		{"\"127.0.0.1:29470\"", "127.0.0.1", "29470"},
+		{"\"[::1]:2948\"", "::1", "2948"},
+		{"\"[fe80::1]\"", "fe80::1", "2947"},
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char src[256];
+		snprintf(src, sizeof(src),
+		         "\"sources\": [{\"type\": \"gnss\"%s%s, \"duration_s\": 5}]",
+		         cases[i].gpsd ? ", \"gpsd\": " : "", cases[i].gpsd ? cases[i].gpsd : "");
+		const char *t = compose(&(struct parts){.sources = src});
+		CHECK_EQ(cnp_config_parse(t, strlen(t), "test.json", NULL, &cfg), CNP_OK);
+		CHECK_STR(cfg.sources[0].type, "gnss");
+		CHECK_STR(cfg.sources[0].gpsd_host, cases[i].host);
+		CHECK_STR(cfg.sources[0].gpsd_port, cases[i].port);
+		CHECK_EQ(cfg.sources[0].reopen_ms, CNP_DEFAULT_REOPEN_MS);
+		CHECK(cfg.sources[0].duration_s == 5);
+	}
+}
+
 int main(void)
 {
 	cnp_json_init();
+	test_gnss();
 	test_full();
 	test_capture();
 	test_transport_config();
