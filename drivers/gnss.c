@@ -28,8 +28,10 @@
 /* Longest report line kept (gpsd's longest, a SKY with many satellites,
  * is a few KiB); a longer one is counted malformed and skipped. */
 #define LINE_MAX_BYTES 16384
-#define RECV_CHUNK 4096
-#define RECVS_PER_READ 16       /* bounds one read()'s work */
+/* One read() takes at most this much (a few reports), so that the agent
+ * cuts batches by the samples' age even when gpsd has a backlog. */
+#define RECV_CHUNK 1024
+#define RECVS_PER_READ 2
 #define POLL_US 20000u          /* how often to look again when idle */
 #define BACKOFF_MIN_MS 100u
 #define CONNECT_TIMEOUT_US 5000000u

@@ -27,6 +27,7 @@ struct fake {
 	const char *chunks[MAX_CHUNKS]; /* what recv hands out, one per call */
 	size_t chunk_len[MAX_CHUNKS];
 	unsigned n_chunks, next_chunk;
+	size_t chunk_off;     /* bytes of chunks[next_chunk] handed out */
 	int hang_up;          /* after the chunks: recv returns 0 */
 	uint64_t mono, wall;
 };
@@ -67,9 +68,16 @@ static ssize_t f_recv(void *ctx, int fd, void *buf, size_t len)
 	struct fake *f = ctx;
 	CHECK_EQ(fd, FAKE_FD);
 	if (f->next_chunk < f->n_chunks) {
-		size_t n = f->chunk_len[f->next_chunk];
-		CHECK(n <= len);
-		memcpy(buf, f->chunks[f->next_chunk++], n);
+		/* What fits of the current piece; the rest on the next call. */
+		size_t n = f->chunk_len[f->next_chunk] - f->chunk_off;
+		if (n > len)
+			n = len;
+		memcpy(buf, f->chunks[f->next_chunk] + f->chunk_off, n);
+		f->chunk_off += n;
+		if (f->chunk_off == f->chunk_len[f->next_chunk]) {
+			f->next_chunk++;
+			f->chunk_off = 0;
+		}
 		return (ssize_t)n;
 	}
 	if (f->hang_up)
