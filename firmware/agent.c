@@ -170,6 +170,7 @@ int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 	rc = cnp_uploader_create(&a->uploader, a->spool, eps, n_eps, &cfg->upload, &a->cancel);
 	if (rc != CNP_OK)
 		goto fail;
+	n_eps = 0; /* the uploader owns them now: a later failure must not free them twice */
 	ops_init(a);
 	if (cfg->spool_journal) {
 		rc = recover_journal(a);
