@@ -1,16 +1,25 @@
 #include "firmware/alloc.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static atomic_long fail_countdown = -1;
 static atomic_ulong allocations;
+/* CANOPY_ALLOC_FAIL_AT: the 1-based index of the one allocation to fail
+ * (0: none), counted in total_allocations since the start. */
+static atomic_ulong fail_at;
+static atomic_ulong total_allocations;
 
 /* Returns nonzero when this allocation must fail (test hook). */
 static int should_fail(void)
 {
 	atomic_fetch_add(&allocations, 1);
+	unsigned long nth = atomic_fetch_add(&total_allocations, 1) + 1;
+	unsigned long at = atomic_load(&fail_at);
+	if (at != 0 && nth == at)
+		return 1;
 	long left = atomic_load(&fail_countdown);
 	while (left >= 0) {
 		if (left == 0)
@@ -59,4 +68,24 @@ void cnp_alloc_fail_after(long n)
 unsigned long cnp_alloc_count(void)
 {
 	return atomic_load(&allocations);
+}
+
+static void report(void)
+{
+	fprintf(stderr, "canopy: allocations: %lu (failed: %lu)\n",
+	        atomic_load(&total_allocations), atomic_load(&fail_at));
+}
+
+void cnp_alloc_init_from_env(void)
+{
+	const char *at = getenv("CANOPY_ALLOC_FAIL_AT");
+	if (at && *at) {
+		char *end;
+		unsigned long n = strtoul(at, &end, 10);
+		if (*end == 0)
+			atomic_store(&fail_at, n);
+	}
+	const char *rep = getenv("CANOPY_ALLOC_REPORT");
+	if (rep && strcmp(rep, "1") == 0)
+		atexit(report);
 }

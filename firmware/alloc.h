@@ -24,4 +24,15 @@ char *cnp_strdup(const char *s);
 void cnp_alloc_fail_after(long n);
 unsigned long cnp_alloc_count(void);
 
+/*
+ * The allocation-failure pass (tests/integration/alloc_fail.sh) on a whole
+ * run: with CANOPY_ALLOC_FAIL_AT=N in the environment, the Nth allocation
+ * of the process (1-based, all threads, through these wrappers) fails, and
+ * only that one; with CANOPY_ALLOC_REPORT=1, the process prints
+ * "canopy: allocations: TOTAL (failed: N)" to stderr when it exits
+ * normally. canopy's main() calls this first; nothing happens when neither
+ * variable is set.
+ */
+void cnp_alloc_init_from_env(void);
+
 #endif

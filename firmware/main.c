@@ -2,6 +2,7 @@
 #include "drivers/isotp.h"
 #include "drivers/source.h"
 #include "firmware/agent.h"
+#include "firmware/alloc.h"
 #include "firmware/cli.h"
 #include "firmware/config.h"
 #include "firmware/error.h"
@@ -85,6 +86,7 @@ int main(int argc, char **argv)
 {
 	const char *config_path = NULL, *level = NULL;
 	int drain = 0, check = 0;
+	cnp_alloc_init_from_env();
 	cnp_log_detect_journal();
 	if (argc > 1 && strcmp(argv[1], "status") == 0) {
 		cnp_json_init();
@@ -124,8 +126,13 @@ int main(int argc, char **argv)
 	cnp_json_init();
 
 	static struct cnp_config cfg; /* large: keep it off the stack */
-	if (cnp_config_load(config_path, &cfg) != CNP_OK)
+	int lrc = cnp_config_load(config_path, &cfg);
+	if (lrc != CNP_OK) {
+		/* Configuration errors are logged where they are found. */
+		if (lrc == CNP_ERR_NOMEM)
+			cnp_error("%s: out of memory loading the configuration", config_path);
 		return 1;
+	}
 	if (level)
 		cnp_log_set_level(lvl);
 	else if (cfg.log_level[0] && cnp_log_parse_level(cfg.log_level, &lvl) == CNP_OK)
@@ -142,25 +149,31 @@ int main(int argc, char **argv)
 	int status = 1;
 	struct cnp_agent *agent = NULL;
 	struct cnp_poll_link *link = NULL;
-	if (cnp_agent_create(&cfg, &agent) != CNP_OK)
+	int rc = cnp_agent_create(&cfg, &agent);
+	if (rc != CNP_OK)
 		goto out;
 	for (unsigned i = 0; i < cfg.n_sources; i++) {
 		struct cnp_source *src = NULL;
-		if (cnp_source_create(&cfg.sources[i], cnp_agent_ifaces(agent), &src) != CNP_OK)
+		rc = cnp_source_create(&cfg.sources[i], cnp_agent_ifaces(agent), &src);
+		if (rc != CNP_OK)
 			goto out;
 		cnp_agent_add_source(agent, src);
 	}
-	if (cfg.capture.polling_json[0] && start_polling(&cfg, agent, &link) != CNP_OK)
+	if (cfg.capture.polling_json[0] && (rc = start_polling(&cfg, agent, &link)) != CNP_OK)
 		goto out;
 	cnp_agent_set_reload(agent, config_path, level != NULL);
 	cnp_info("canopy %s started: vehicle %s, %u sources, %u endpoints", CANOPY_VERSION,
 	         cfg.vehicle_id, cfg.n_sources, cfg.n_endpoints);
-	int rc = cnp_agent_run(agent, drain);
+	rc = cnp_agent_run(agent, drain);
 	struct cnp_agent_summary sum;
 	cnp_agent_get_summary(agent, &sum);
 	print_summary(&sum);
 	status = rc == CNP_OK ? 0 : 1;
 out:
+	/* Other failures are logged where they happen; running out of memory
+	 * is not, at most of the places it can. */
+	if (rc == CNP_ERR_NOMEM)
+		cnp_error("out of memory: stopping");
 	cnp_agent_destroy(agent);
 	cnp_isotp_link_destroy(link);
 	cnp_http_global_cleanup();
