@@ -145,6 +145,8 @@ int cnp_capture_create(const struct cnp_config *cfg, struct cnp_capture **out)
 		struct cnp_remote_config rc_cfg = {
 			.url = cc->schemes_url, .key_path = cc->schemes_key,
 			.ca_file = cc->schemes_ca_file, .allow_insecure = cc->schemes_allow_insecure,
+			.pinned_pubkey = cc->schemes_pinned_pubkey,
+			.client_cert = cc->schemes_client_cert, .client_key = cc->schemes_client_key,
 			.poll_ms = cc->schemes_poll_ms, .cache_dir = cfg->spool_dir,
 			.compile = compile_doc, .compile_arg = c};
 		struct cnp_collector *cached = NULL;

@@ -457,15 +457,18 @@ static int is_pin_hash(const char *s, size_t n)
 	return 1;
 }
 
-/* pinned_pubkey, client_cert and client_key of an https:// or s3:// one. */
-static void parse_tls(struct ctx *c, const cJSON *e, const char *path,
-                      struct cnp_endpoint_config *out)
+/* pinned_pubkey, client_cert and client_key (each name after `prefix`,
+ * "" for an endpoint, "schemes_" in capture) for an https:// or s3:// url:
+ * pin[CNP_PIN_MAX], cert[CNP_PATH_MAX] and key[CNP_PATH_MAX]. */
+static void parse_tls_keys(struct ctx *c, const cJSON *e, const char *path, const char *prefix,
+                           const char *url, char *pin_out, char *cert, char *key)
 {
-	char p[96];
-	int tls = strncmp(out->url, "https://", 8) == 0 || strncmp(out->url, "s3://", 5) == 0;
-	snprintf(p, sizeof(p), "%s.pinned_pubkey", path);
+	char p[128], k[48];
+	int tls = strncmp(url, "https://", 8) == 0 || strncmp(url, "s3://", 5) == 0;
+	snprintf(k, sizeof(k), "%spinned_pubkey", prefix);
+	snprintf(p, sizeof(p), "%s.%s", path, k);
 	char pin[CNP_PIN_MAX] = "";
-	get_string(c, e, "pinned_pubkey", p, pin, sizeof(pin), 0);
+	get_string(c, e, k, p, pin, sizeof(pin), 0);
 	if (pin[0] && strncmp(pin, "sha256//", 8) == 0) {
 		for (const char *s = pin; *s;) {
 			size_t n = strcspn(s, ";");
@@ -477,21 +480,25 @@ static void parse_tls(struct ctx *c, const cJSON *e, const char *path,
 			}
 			s += n + (s[n] == ';');
 		}
-		memcpy(out->pinned_pubkey, pin, sizeof(pin));
+		memcpy(pin_out, pin, sizeof(pin));
 	} else if (pin[0]) {
-		get_path(c, e, "pinned_pubkey", p, out->pinned_pubkey, sizeof(out->pinned_pubkey), 0);
+		get_path(c, e, k, p, pin_out, CNP_PIN_MAX, 0);
 	}
-	snprintf(p, sizeof(p), "%s.client_cert", path);
-	get_path(c, e, "client_cert", p, out->client_cert, sizeof(out->client_cert), 0);
-	snprintf(p, sizeof(p), "%s.client_key", path);
-	get_path(c, e, "client_key", p, out->client_key, sizeof(out->client_key), 0);
-	if (!out->client_cert[0] != !out->client_key[0]) {
-		snprintf(p, sizeof(p), "%s.%s", path, out->client_cert[0] ? "client_key" : "client_cert");
-		bad(c, p, "client_cert and client_key go together: set both or neither");
+	snprintf(k, sizeof(k), "%sclient_cert", prefix);
+	snprintf(p, sizeof(p), "%s.%s", path, k);
+	get_path(c, e, k, p, cert, CNP_PATH_MAX, 0);
+	snprintf(k, sizeof(k), "%sclient_key", prefix);
+	snprintf(p, sizeof(p), "%s.%s", path, k);
+	get_path(c, e, k, p, key, CNP_PATH_MAX, 0);
+	if (!cert[0] != !key[0]) {
+		snprintf(p, sizeof(p), "%s.%s%s", path, prefix, cert[0] ? "client_key" : "client_cert");
+		bad(c, p, "%sclient_cert and %sclient_key go together: set both or neither", prefix,
+		    prefix);
 	}
-	if (!tls && (out->pinned_pubkey[0] || out->client_cert[0] || out->client_key[0])) {
-		snprintf(p, sizeof(p), "%s.url", path);
-		bad(c, p, "pinned_pubkey, client_cert and client_key need an https:// or s3:// URL");
+	if (!tls && (pin_out[0] || cert[0] || key[0])) {
+		snprintf(p, sizeof(p), "%s.%surl", path, prefix);
+		bad(c, p, "%spinned_pubkey, %sclient_cert and %sclient_key need an https:// or s3:// "
+		    "URL", prefix, prefix, prefix);
 	}
 }
 
@@ -520,7 +527,8 @@ static void parse_endpoint(struct ctx *c, const cJSON *e, const char *path,
 	get_bool(c, e, "allow_insecure", p, &out->allow_insecure);
 	if (!out->url[0])
 		return;
-	parse_tls(c, e, path, out);
+	parse_tls_keys(c, e, path, "", out->url, out->pinned_pubkey, out->client_cert,
+	               out->client_key);
 	snprintf(p, sizeof(p), "%s.url", path);
 	if (s3) {
 		parse_s3(c, e, path, out);
@@ -638,7 +646,8 @@ static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config
 	static const char *const ck[] = {"mode", "dbc", "schemes", "schemes_file", "vss_file",
 	                                 "schemes_url", "schemes_key", "schemes_ca_file",
 	                                 "schemes_allow_insecure", "schemes_poll_ms", "polling",
-	                                 NULL};
+	                                 "schemes_pinned_pubkey", "schemes_client_cert",
+	                                 "schemes_client_key", NULL};
 	struct cnp_capture_config *cc = &cfg->capture;
 	check_keys(c, capture, "$.capture", ck);
 	get_string(c, capture, "mode", "$.capture.mode", cfg->capture_mode,
@@ -725,6 +734,9 @@ static void parse_capture(struct ctx *c, const cJSON *capture, struct cnp_config
 			bad(c, "$.capture.schemes_url", "expected an https:// URL (http:// needs "
 			    "\"schemes_allow_insecure\": true), got \"%s\"", cc->schemes_url);
 	}
+	/* The same TLS policy as an endpoint's: a pin, mutual TLS. */
+	parse_tls_keys(c, capture, "$.capture", "schemes_", cc->schemes_url,
+	               cc->schemes_pinned_pubkey, cc->schemes_client_cert, cc->schemes_client_key);
 	if (raw && (sch || cc->schemes_file[0] || cc->vss_file[0] || cc->schemes_url[0]))
 		bad(c, "$.capture.mode", "schemes need mode \"signals\" or \"raw+signals\"");
 	parse_polling(c, capture, cc);

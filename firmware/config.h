@@ -104,6 +104,10 @@ struct cnp_capture_config {
 	char schemes_key[CNP_PATH_MAX];      /* PEM P-256 public key */
 	char schemes_ca_file[CNP_PATH_MAX];  /* "" : the system's CA store */
 	int schemes_allow_insecure;          /* plain http:// allowed */
+	/* TLS of schemes_url, as an endpoint's (docs/CONFIG.md): "" : none. */
+	char schemes_pinned_pubkey[CNP_PIN_MAX];
+	char schemes_client_cert[CNP_PATH_MAX];
+	char schemes_client_key[CNP_PATH_MAX]; /* refused when others may read it */
 	uint64_t schemes_poll_ms;
 	/* Active polling (docs/POLLING.md): the "polling" object as JSON text,
 	 * "" for none; its DBC file, resolved; the file it came from. */

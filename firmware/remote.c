@@ -7,6 +7,7 @@
 #include "platform/fs.h"
 #include "platform/http.h"
 #include "platform/log.h"
+#include "platform/secret.h"
 #include "platform/thread.h"
 
 #include <stdatomic.h>
@@ -115,7 +116,9 @@ static void poll_once(struct cnp_remote *r)
 	int rc = cnp_http_send(r->http, &req, &resp);
 	if (rc == CNP_ERR_CANCELLED || atomic_load(&r->stop))
 		return;
-	if (rc != CNP_OK && resp.status == 0) {
+	/* A TLS failure may come with a status: nginx answers 400 when a
+	 * client certificate it requires is missing. */
+	if (rc != CNP_OK && (resp.status == 0 || rc != CNP_ERR_HTTP)) {
 		problem(r, resp.detail[0] ? resp.detail : cnp_strerror(rc));
 		return;
 	}
@@ -240,8 +243,23 @@ int cnp_remote_start(const struct cnp_remote_config *cfg, struct cnp_remote **ou
 		}
 		goto fail;
 	}
-	struct cnp_http_config hc = {.ca_file = cfg->ca_file && cfg->ca_file[0] ? cfg->ca_file : NULL,
+#define SET_OR_NULL(s) ((s) && (s)[0] ? (s) : NULL)
+	struct cnp_http_config hc = {.ca_file = SET_OR_NULL(cfg->ca_file),
+	                             .pinned_pubkey = SET_OR_NULL(cfg->pinned_pubkey),
+	                             .client_cert = SET_OR_NULL(cfg->client_cert),
+	                             .client_key = SET_OR_NULL(cfg->client_key),
 	                             .allow_insecure = cfg->allow_insecure, .cancel = &r->stop};
+#undef SET_OR_NULL
+	if (hc.client_key) {
+		rc = cnp_secret_check(hc.client_key, why, sizeof(why));
+		if (rc != CNP_OK) {
+			if (rc != CNP_ERR_NOMEM) {
+				cnp_error("capture.schemes_client_key %s: %s", hc.client_key, why);
+				rc = CNP_ERR_CONFIG;
+			}
+			goto fail;
+		}
+	}
 	rc = CNP_ERR_NOMEM;
 	r->body = cnp_malloc(CNP_COLLECT_MAX_DOC_BYTES + 1);
 	r->lock = cnp_mutex_create();

@@ -25,6 +25,12 @@ struct cnp_remote_config {
 	const char *key_path;  /* PEM P-256 public key */
 	const char *ca_file;   /* "" or NULL: the system store */
 	int allow_insecure;    /* http:// allowed */
+	/* The endpoints' TLS policy (platform/http.h): a pinned server key,
+	 * a client certificate and key; "" or NULL: none. The key file is
+	 * refused when others may read it. */
+	const char *pinned_pubkey;
+	const char *client_cert;
+	const char *client_key;
 	uint64_t poll_ms;
 	const char *cache_dir; /* where the last good document is kept */
 	cnp_remote_compile_fn compile;
