@@ -372,7 +372,8 @@ static int seal(struct cnp_agent *a)
 	uint64_t malformed = total_malformed(a);
 	uint64_t kernel = total_kernel_dropped(a);
 	uint32_t frames = cnp_batch_writer_count(a->writer);
-	if (cnp_batch_writer_items(a->writer) == 0 && malformed == a->malformed_reported && kernel == a->kernel_reported)
+	if (cnp_batch_writer_items(a->writer) == 0 && malformed == a->malformed_reported &&
+	    kernel == a->kernel_reported && !cnp_spool_has_unreported(a->spool))
 		return CNP_OK;
 	cnp_spool_next(a->spool, &info.seq, &info.has_prev, info.prev_sha256);
 	cnp_spool_take_dropped(a->spool, &info.dropped[CNP_DROP_SPOOL_FULL],
@@ -656,11 +657,15 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 		int old = open && (now - a->opened_mono >= age_us || a->max_ts - a->first_ts >= age_us);
 		if ((open && (active == 0 || old)) ||
 		    (active == 0 && (total_malformed(a) != a->malformed_reported ||
-		                     total_kernel_dropped(a) != a->kernel_reported)))
+		                     total_kernel_dropped(a) != a->kernel_reported ||
+		                     cnp_spool_has_unreported(a->spool))))
 			seal(a);
 
+		/* Drained: every source done, nothing open, nothing stored, and
+		 * no drop (a batch quarantined by the uploader) left to report:
+		 * the next turn seals a batch for it. */
 		if (active == 0 && exit_when_drained && !a->pending &&
-		    cnp_batch_writer_items(a->writer) == 0) {
+		    cnp_batch_writer_items(a->writer) == 0 && !cnp_spool_has_unreported(a->spool)) {
 			unsigned batches;
 			uint64_t bytes;
 			cnp_spool_usage(a->spool, &batches, &bytes);

@@ -851,7 +851,8 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 
 	const cJSON *upload = object_at(c, root, "upload", "$.upload", 0);
 	if (upload) {
-		static const char *const uk[] = {"backoff_base_ms", "backoff_cap_ms", NULL};
+		static const char *const uk[] = {"backoff_base_ms", "backoff_cap_ms",
+		                                 "connect_timeout_ms", "stall_timeout_ms", NULL};
 		check_keys(c, upload, "$.upload", uk);
 		get_uint(c, upload, "backoff_base_ms", "$.upload.backoff_base_ms", 1, 3600000,
 		         &cfg->upload.backoff_base_ms);
@@ -859,6 +860,14 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 		         &cfg->upload.backoff_cap_ms);
 		if (cfg->upload.backoff_cap_ms < cfg->upload.backoff_base_ms)
 			bad(c, "$.upload.backoff_cap_ms", "must not be below backoff_base_ms");
+		get_uint(c, upload, "connect_timeout_ms", "$.upload.connect_timeout_ms", 100,
+		         600000, &cfg->upload.connect_timeout_ms);
+		get_uint(c, upload, "stall_timeout_ms", "$.upload.stall_timeout_ms", 1000,
+		         600000, &cfg->upload.stall_timeout_ms);
+	}
+	for (unsigned i = 0; i < cfg->n_endpoints; i++) {
+		cfg->endpoints[i].connect_timeout_ms = (long)cfg->upload.connect_timeout_ms;
+		cfg->endpoints[i].stall_timeout_ms = (long)cfg->upload.stall_timeout_ms;
 	}
 
 	const cJSON *ops = object_at(c, root, "operations", "$.operations", 0);

@@ -57,6 +57,10 @@ struct cnp_endpoint_config {
 	 * configuration loader (not a key of its own); "" : no journal, an
 	 * interrupted multipart upload starts over after a restart. */
 	char journal_dir[CNP_PATH_MAX];
+	/* From upload.* (set by the configuration loader, not keys of their
+	 * own): HTTP connect and stall timeouts; 0: the defaults. */
+	long connect_timeout_ms;
+	long stall_timeout_ms;
 };
 
 #define CNP_S3_DEFAULT_MULTIPART_THRESHOLD (8u * 1024u * 1024u)

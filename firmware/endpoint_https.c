@@ -49,6 +49,8 @@ void cnp_endpoint_http_config(const struct cnp_endpoint_config *cfg, const atomi
 	hc->client_cert = cfg->client_cert[0] ? cfg->client_cert : NULL;
 	hc->client_key = cfg->client_key[0] ? cfg->client_key : NULL;
 	hc->allow_insecure = cfg->allow_insecure;
+	hc->connect_timeout_ms = cfg->connect_timeout_ms;
+	hc->stall_timeout_ms = cfg->stall_timeout_ms;
 	hc->cancel = cancel;
 }
 

@@ -598,6 +598,14 @@ void cnp_spool_take_dropped(struct cnp_spool *s, uint64_t *spool_full, uint64_t 
 	cnp_mutex_unlock(s->lock);
 }
 
+int cnp_spool_has_unreported(struct cnp_spool *s)
+{
+	cnp_mutex_lock(s->lock);
+	int r = s->dropped_full != s->reported_full || s->dropped_corrupt != s->reported_corrupt;
+	cnp_mutex_unlock(s->lock);
+	return r;
+}
+
 int cnp_spool_oldest_wall_us(struct cnp_spool *s, uint64_t *wall_us)
 {
 	int rc = CNP_ERR_NOTFOUND;

@@ -115,6 +115,10 @@ int cnp_spool_read(struct cnp_spool *s, const char *name, uint8_t **data,
 void cnp_spool_take_dropped(struct cnp_spool *s, uint64_t *spool_full,
                             uint64_t *corrupt);
 
+/* Nonzero while some dropped frames wait for a stored batch to report
+ * them (the agent then seals a batch for them even without frames). */
+int cnp_spool_has_unreported(struct cnp_spool *s);
+
 /* When the oldest stored batch was written (wall clock, microseconds since
  * the Unix epoch; its file's time for batches of earlier runs).
  * @retval CNP_ERR_NOTFOUND the spool is empty */

@@ -35,6 +35,10 @@
 struct cnp_uploader_config {
 	uint64_t backoff_base_ms; /* first retry delay bound */
 	uint64_t backoff_cap_ms;  /* largest retry delay */
+	/* HTTP timeouts of every https:// and s3:// endpoint (copied into
+	 * each endpoint's config by the loader); 0: the defaults. */
+	uint64_t connect_timeout_ms;
+	uint64_t stall_timeout_ms;
 };
 
 struct cnp_uploader_stats {

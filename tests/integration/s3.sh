@@ -38,6 +38,8 @@ repo=$(cd -- "$here/../.." && pwd)
 . "$repo/tests/lib/common.sh"
 # shellcheck source=tests/lib/tls.sh
 . "$repo/tests/lib/tls.sh"
+# shellcheck source=tests/lib/receiver.sh
+. "$repo/tests/lib/receiver.sh"
 
 echo "=== s3: canopy -> s3:// (SigV4, multipart) -> botocore-checking receiver"
 
@@ -85,40 +87,6 @@ kill_agent() {
   agent_pid=
 }
 t_on_exit kill_agent
-
-rcv_pid='' rcv_port='' rcv_root='' rcv_log='' rcv_control=''
-receiver_stop() {
-  if [[ -n "$rcv_pid" ]] && t_pid_alive "$rcv_pid"; then
-    kill -TERM "$rcv_pid" 2>/dev/null || true
-    t_wait_pid_exit "$rcv_pid" 50 || kill -KILL "$rcv_pid" 2>/dev/null || true
-    wait "$rcv_pid" 2>/dev/null || true
-  fi
-  rcv_pid=''
-}
-t_on_exit receiver_stop
-
-# receiver_start NAME [ARG...]: a fresh receiver with its own storage, log
-# and control file under $work/NAME; ARGs go to the receiver.
-receiver_start() {
-  local dir=$work/$1
-  shift
-  mkdir -p "$dir"
-  rcv_root=$dir/storage rcv_log=$dir/receiver.log rcv_control=$dir/control.json
-  echo '[]' >"$rcv_control"
-  rm -f "$dir/port"
-  "$py" "$repo/tests/servers/s3_receiver.py" --root "$rcv_root" --port-file "$dir/port" \
-    --bucket "$bucket" --access-key "$key_id" --secret "$secret" --region us-east-1 \
-    --tls-cert "$TLS_SERVER_CERT" --tls-key "$TLS_SERVER_KEY" \
-    --control "$rcv_control" --log "$rcv_log" --min-part-bytes 1024 "$@" \
-    2>"$dir/receiver.err" &
-  rcv_pid=$!
-  if ! t_wait_until 100 0.1 test -s "$dir/port"; then
-    cat "$dir/receiver.err" >&2 || true
-    t_die "the S3 receiver did not start"
-  fi
-  rcv_port=$(cat "$dir/port")
-  t_info "receiver pid $rcv_pid on https://127.0.0.1:$rcv_port (${dir##*/})"
-}
 
 # write_creds FILE SECRET
 write_creds() {
@@ -172,20 +140,6 @@ show_tail() { # FILE [LINES]
   fi
 }
 
-# rlog EXPR: the receiver's log entries (JSON lines) for which the Python
-# expression EXPR over the entry `e` is true; rlog_count EXPR counts them.
-rlog() {
-  "$py" - "$rcv_log" "$1" <<'PY'
-import json, sys
-expr = compile(sys.argv[2], "filter", "eval")
-with open(sys.argv[1], encoding="utf-8") as f:
-    for line in f:
-        e = json.loads(line)
-        if eval(expr, {}, {"e": e}):
-            print(line.rstrip())
-PY
-}
-rlog_count() { rlog "$1" | wc -l; }
 
 
 # decode_cmp WHAT OUT PATH...

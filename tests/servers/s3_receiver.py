@@ -12,6 +12,7 @@ inject faults.
                    [--region us-east-1] [--tls-cert PEM --tls-key PEM | --plain]
                    [--control FILE] [--log FILE] [--min-part-bytes N]
                    [--max-body-bytes N] [--max-skew-s N] [--clock-offset-s N]
+                   [--anonymous]
 
 Listens on a free port of 127.0.0.1 (written to --port-file once ready,
 atomically) with TLS unless --plain. SIGTERM or SIGINT: stops, exit 0.
@@ -25,6 +26,12 @@ BUCKET.anything): PUT object; GET object; POST ?uploads (create); PUT
 (list parts, max-parts and part-number-marker honoured); POST ?uploadId=X
 (complete); DELETE ?uploadId=X (abort). Errors are S3's XML
 (<Error><Code/><Message/><RequestId/></Error>).
+
+--anonymous: a PUT of an object without an Authorization header is
+accepted without any signature check (log: sig "anonymous"), so that an
+https:// endpoint (plain HTTP PUT of URL/KEY) can upload to
+https://HOST:PORT/BUCKET[/PREFIX] and meet the same faults; signed requests
+are still checked.
 
 Checks, as S3 makes them: a known access key (403 InvalidAccessKeyId), the
 credential scope's region and service and date (400
@@ -522,8 +529,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = self.read_body()
             info["bytes_in"] = len(body)
             try:
-                self.verify(body)
-                info["sig"] = "ok"
+                if (self.server.anonymous and op == "put_object"
+                        and "Authorization" not in self.headers):
+                    info["sig"] = "anonymous"
+                else:
+                    self.verify(body)
+                    info["sig"] = "ok"
             except S3Error as e:
                 if e.code in ("SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken"):
                     info["sig"] = "bad"
@@ -715,6 +726,8 @@ def main():
     ap.add_argument("--max-skew-s", type=int, default=900)
     ap.add_argument("--clock-offset-s", type=int, default=0,
                     help="pretend this machine's clock is this far ahead")
+    ap.add_argument("--anonymous", action="store_true",
+                    help="accept unsigned PutObject (for https:// endpoints)")
     args = ap.parse_args()
     if not args.plain and not (args.tls_cert and args.tls_key):
         ap.error("give --tls-cert and --tls-key, or --plain")
@@ -734,6 +747,7 @@ def main():
     srv.max_body = args.max_body_bytes
     srv.max_skew = args.max_skew_s
     srv.clock_offset = args.clock_offset_s
+    srv.anonymous = args.anonymous
     srv.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
     srv.stopping = threading.Event()
     srv.log_lock = threading.Lock()

@@ -122,7 +122,8 @@ static const char full_config[] =
 	"    {\"url\": \"http://localhost:8080/x\", \"allow_insecure\": true,\n"
 	"     \"ca_file\": \"/etc/ssl/ca.pem\"}\n"
 	"  ],\n"
-	"  \"upload\": {\"backoff_base_ms\": 250, \"backoff_cap_ms\": 30000}\n"
+	"  \"upload\": {\"backoff_base_ms\": 250, \"backoff_cap_ms\": 30000,\n"
+	"             \"connect_timeout_ms\": 4000, \"stall_timeout_ms\": 7000}\n"
 	"}\n";
 
 static void test_full(void)
@@ -158,6 +159,11 @@ static void test_full(void)
 	CHECK_STR(cfg.endpoints[2].ca_file, "/etc/ssl/ca.pem");
 	CHECK_EQ(cfg.upload.backoff_base_ms, 250);
 	CHECK_EQ(cfg.upload.backoff_cap_ms, 30000);
+	/* The HTTP timeouts reach every endpoint. */
+	for (unsigned i = 0; i < 3; i++) {
+		CHECK_EQ(cfg.endpoints[i].connect_timeout_ms, 4000);
+		CHECK_EQ(cfg.endpoints[i].stall_timeout_ms, 7000);
+	}
 	/* Valid, but plain http is worth a warning; no error lines. */
 	CHECK_CONTAINS(log, "allow_insecure");
 	CHECK(strstr(log, "error:") == NULL);
@@ -405,6 +411,10 @@ static const struct bad_case bad_cases[] = {
 	 CNP_ERR_CONFIG, "$.upload.backoff_cap_ms", NULL},
 	{"backoff_base_ms 0", {.extra = "\"upload\": {\"backoff_base_ms\": 0}"},
 	 CNP_ERR_CONFIG, "$.upload.backoff_base_ms", NULL},
+	{"stall_timeout_ms below a second", {.extra = "\"upload\": {\"stall_timeout_ms\": 500}"},
+	 CNP_ERR_CONFIG, "$.upload.stall_timeout_ms", NULL},
+	{"connect_timeout_ms a string", {.extra = "\"upload\": {\"connect_timeout_ms\": \"5s\"}"},
+	 CNP_ERR_CONFIG, "$.upload.connect_timeout_ms", NULL},
 	{"duplicate root key",
 	 {.extra = "\"vehicle_id\": \"car-2\""}, CNP_ERR_CONFIG, "vehicle_id", "twice"},
 	{"duplicate nested key",
