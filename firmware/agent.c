@@ -6,6 +6,7 @@
 #include "firmware/capture.h"
 #include "firmware/error.h"
 #include "firmware/journal.h"
+#include "firmware/json.h"
 #include "firmware/poll.h"
 #include "firmware/spool.h"
 #include "firmware/status.h"
@@ -84,6 +85,12 @@ struct cnp_agent {
 	size_t pending_len;
 	uint64_t pending_seq;
 	uint32_t pending_frames;
+	int64_t pending_priority;
+	uint64_t pending_dropped[CNP_DROP_REASONS]; /* its manifest's "dropped" */
+	/* The open batch's priority: the highest of its events' (0 without
+	 * events); the spool evicts the lowest first when full. */
+	int64_t open_priority;
+	int open_has_priority;
 	uint8_t pending_digest[CNP_SHA256_LEN];
 	uint64_t pending_retry_mono;
 	struct cnp_agent_summary sum;
@@ -335,8 +342,9 @@ static int recover_journal(struct cnp_agent *a)
 /* Stores the pending sealed batch. CNP_OK once it is in the spool. */
 static int store_pending(struct cnp_agent *a)
 {
-	int rc = cnp_spool_put(a->spool, a->pending_seq, a->pending, a->pending_len,
-	                       a->pending_frames, a->pending_digest);
+	int rc = cnp_spool_put_priority(a->spool, a->pending_seq, a->pending, a->pending_len,
+	                                a->pending_frames, a->pending_digest,
+	                                a->pending_priority, a->pending_dropped);
 	if (rc != CNP_OK) {
 		a->pending_retry_mono = cnp_clock_mono_us() + PUT_RETRY_US;
 		cnp_error("cannot store batch %" PRIu64 " in the spool (%s); holding it in "
@@ -368,6 +376,7 @@ static int seal(struct cnp_agent *a)
 		.signer = a->signer,
 		.encrypt_to = a->encrypt_to,
 		.schemes_version = cnp_capture_version(a->capture),
+		.priority = a->open_has_priority ? a->open_priority : 0,
 	};
 	uint64_t malformed = total_malformed(a);
 	uint64_t kernel = total_kernel_dropped(a);
@@ -376,10 +385,9 @@ static int seal(struct cnp_agent *a)
 	    kernel == a->kernel_reported && !cnp_spool_has_unreported(a->spool))
 		return CNP_OK;
 	cnp_spool_next(a->spool, &info.seq, &info.has_prev, info.prev_sha256);
-	cnp_spool_take_dropped(a->spool, &info.dropped[CNP_DROP_SPOOL_FULL],
-	                       &info.dropped[CNP_DROP_CORRUPT]);
-	info.dropped[CNP_DROP_MALFORMED] = malformed - a->malformed_reported;
-	info.dropped[CNP_DROP_KERNEL] = kernel - a->kernel_reported;
+	cnp_spool_take_all(a->spool, info.dropped);
+	info.dropped[CNP_DROP_MALFORMED] += malformed - a->malformed_reported;
+	info.dropped[CNP_DROP_KERNEL] += kernel - a->kernel_reported;
 	struct cnp_poll_stats ps = {0};
 	if (a->poller) {
 		cnp_poller_stats(a->poller, &ps);
@@ -402,6 +410,9 @@ static int seal(struct cnp_agent *a)
 		a->ops.dropped[r] += info.dropped[r];
 	a->pending_seq = info.seq;
 	a->pending_frames = frames;
+	a->pending_priority = info.priority;
+	memcpy(a->pending_dropped, info.dropped, sizeof(a->pending_dropped));
+	a->open_has_priority = 0;
 	a->opened_mono = 0;
 	return store_pending(a);
 }
@@ -486,11 +497,32 @@ static int sink_sample(void *arg, const struct cnp_sig_desc *d, uint64_t ts_us, 
 	return put_item(arg, &it);
 }
 
+/* A trigger event's "priority" (its scheme's), 0 if it has none. Events
+ * are rare (one per trigger), so parsing them again costs nothing. */
+static int64_t event_priority(const char *json)
+{
+	cJSON *j = cJSON_Parse(json);
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "priority");
+	int64_t v = cJSON_IsNumber(p) && p->valuedouble >= -1e15 && p->valuedouble <= 1e15
+	                    ? (int64_t)p->valuedouble
+	                    : 0;
+	cJSON_Delete(j);
+	return v;
+}
+
 static int sink_event(void *arg, const char *json)
 {
 	struct cnp_agent *a = arg;
 	struct item it = {.json = json, .ts = a->max_ts};
-	return put_item(a, &it);
+	int64_t pr = event_priority(json);
+	int rc = put_item(a, &it);
+	/* After put_item: a full batch is sealed first, and the event opens
+	 * the next one. */
+	if (rc == CNP_OK && (!a->open_has_priority || pr > a->open_priority)) {
+		a->open_priority = pr;
+		a->open_has_priority = 1;
+	}
+	return rc;
 }
 
 static int seal_cb(void *arg)

@@ -170,7 +170,8 @@ static cJSON *build_manifest(const struct cnp_batch_writer *w,
 	if ((samples && cnp_json_add_uint(m, "samples", samples)) ||
 	    (events && cnp_json_add_uint(m, "events", events)) ||
 	    (info->schemes_version &&
-	     !cJSON_AddStringToObject(m, "schemes", info->schemes_version)))
+	     !cJSON_AddStringToObject(m, "schemes", info->schemes_version)) ||
+	    (info->priority && !cJSON_AddNumberToObject(m, "priority", (double)info->priority)))
 		goto fail;
 	cJSON *po = NULL;
 	if (info->has_polling &&
@@ -469,6 +470,15 @@ static int parse_manifest(struct cnp_batch *b, const char *text, size_t len,
 			      drop_names[r]);
 			goto out;
 		}
+	}
+	it = cJSON_GetObjectItemCaseSensitive(m, "priority");
+	if (it) {
+		double p = cJSON_IsNumber(it) ? it->valuedouble : 0.5;
+		if (!(p >= -1e15 && p <= 1e15) || (double)(int64_t)p < p || (double)(int64_t)p > p) {
+			failf(why, why_len, rc, "manifest: priority is not a whole number");
+			goto out;
+		}
+		b->priority = (int64_t)p;
 	}
 	it = cJSON_GetObjectItemCaseSensitive(m, "prev_sha256");
 	if (cJSON_IsString(it)) {

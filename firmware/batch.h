@@ -94,6 +94,10 @@ struct cnp_batch_info {
 	 * positive responses, timeouts, negative responses. */
 	int has_polling;
 	uint64_t poll_requests, poll_responses, poll_timeouts, poll_negative;
+	/* How much the batch matters when the spool is full (the highest
+	 * priority of the collection schemes' events it holds; 0 without
+	 * events): written to the manifest as "priority" when not 0. */
+	int64_t priority;
 	/* Encrypts every section to this receiver's public key when not NULL
 	 * (docs/FORMAT.md "Encrypted section"); the digest and signature then
 	 * cover the ciphertext. */
@@ -175,6 +179,7 @@ struct cnp_batch {
 	struct cnp_ifaces ifaces;
 	uint32_t samples, events; /* manifest "samples", "events" (0 if absent) */
 	char schemes[64];         /* manifest "schemes" (version), "" if absent */
+	int64_t priority;         /* manifest "priority", 0 if absent */
 	int encrypted; /* some section was encrypted (see cnp_batch_decrypt) */
 	unsigned nsections;
 	struct {

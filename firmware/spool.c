@@ -32,6 +32,10 @@ struct entry {
 	uint8_t digest[CNP_SHA256_LEN];
 	uint32_t crc32;   /* of the bytes written */
 	uint64_t stored_wall_us; /* when it was written */
+	int64_t priority; /* the manifest's: lowest goes first when full */
+	/* The drop counts its manifest reports: owed again when it is evicted
+	 * or quarantined, or they would vanish with it. */
+	uint64_t carried[CNP_DROP_REASONS];
 };
 
 struct cnp_spool {
@@ -53,6 +57,12 @@ struct cnp_spool {
 	uint64_t dropped_full, dropped_corrupt;
 	uint64_t reported_full, reported_corrupt;
 	uint64_t taken_full, taken_corrupt;
+	/* Malformed-input and kernel drops carried by evicted or quarantined
+	 * batches: owed again (cumulative, reported, taken), by reason; only
+	 * [CNP_DROP_MALFORMED] and [CNP_DROP_KERNEL] are used (the spool's own
+	 * reasons go back into dropped_full and dropped_corrupt). */
+	uint64_t reowed[CNP_DROP_REASONS], reowed_reported[CNP_DROP_REASONS];
+	uint64_t reowed_taken[CNP_DROP_REASONS];
 	/* The last batch stored, in any boot: (boot, seq) of the newest name. */
 	int has_last;
 	uint32_t last_boot;
@@ -96,17 +106,22 @@ static int write_state(struct cnp_spool *s)
 	char hex[2 * CNP_SHA256_LEN + 1] = "";
 	if (s->has_prev)
 		cnp_hex(s->prev, CNP_SHA256_LEN, hex);
-	char text[1024];
+	char text[1536];
 	int n = snprintf(text, sizeof(text),
 	                 "{\"spool_id\":\"%s\",\"boot\":%" PRIu32 ",\"next_seq\":%" PRIu64
 	                 ",\"last_sha256\":\"%s\",\"dropped_spool_full\":%" PRIu64
 	                 ",\"dropped_corrupt\":%" PRIu64 ",\"last_boot\":%" PRIu32
 	                 ",\"last_seq\":%" PRIu64 ",\"has_last\":%d,\"reported_spool_full\":%" PRIu64
 	                 ",\"reported_corrupt\":%" PRIu64 ",\"pending_quarantine\":\"%s\""
-	                 ",\"pending_quarantine_frames\":%" PRIu64 "}\n",
+	                 ",\"pending_quarantine_frames\":%" PRIu64 ",\"reowed_malformed\":%" PRIu64
+	                 ",\"reowed_kernel\":%" PRIu64 ",\"reported_reowed_malformed\":%" PRIu64
+	                 ",\"reported_reowed_kernel\":%" PRIu64 "}\n",
 	                 s->id, s->boot, s->next_seq, hex, s->dropped_full, s->dropped_corrupt,
 	                 s->last_boot, s->last_seq, s->has_last, s->reported_full,
-	                 s->reported_corrupt, s->pending_q, s->pending_q_frames);
+	                 s->reported_corrupt, s->pending_q, s->pending_q_frames,
+	                 s->reowed[CNP_DROP_MALFORMED], s->reowed[CNP_DROP_KERNEL],
+	                 s->reowed_reported[CNP_DROP_MALFORMED],
+	                 s->reowed_reported[CNP_DROP_KERNEL]);
 	int rc = cnp_fs_write_atomic(s->dir, STATE_FILE, text, (size_t)n);
 	if (rc != CNP_OK)
 		cnp_error("spool %s: cannot write %s: %s", s->dir, STATE_FILE, cnp_fs_last_error());
@@ -162,6 +177,16 @@ static void read_state(struct cnp_spool *s)
 		if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "reported_corrupt"),
 		                   UINT64_MAX, &v))
 			s->reported_corrupt = v;
+		static const struct {
+			const char *key;
+			int reason, reported;
+		} ro[] = {{"reowed_malformed", CNP_DROP_MALFORMED, 0},
+		          {"reowed_kernel", CNP_DROP_KERNEL, 0},
+		          {"reported_reowed_malformed", CNP_DROP_MALFORMED, 1},
+		          {"reported_reowed_kernel", CNP_DROP_KERNEL, 1}};
+		for (size_t k = 0; k < sizeof(ro) / sizeof(ro[0]); k++)
+			if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, ro[k].key), UINT64_MAX, &v))
+				(ro[k].reported ? s->reowed_reported : s->reowed)[ro[k].reason] = v;
 		const cJSON *pq = cJSON_GetObjectItemCaseSensitive(j, "pending_quarantine");
 		if (cJSON_IsString(pq) && is_batch_name(pq->valuestring) &&
 		    !cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "pending_quarantine_frames"),
@@ -183,7 +208,8 @@ static void read_state(struct cnp_spool *s)
 }
 
 static int add_entry(struct cnp_spool *s, const char *name, uint64_t size, uint32_t frames,
-                     uint64_t stored_wall_us)
+                     uint64_t stored_wall_us, int64_t priority,
+                     const uint64_t carried[CNP_DROP_REASONS])
 {
 	if (s->count == s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 64;
@@ -199,6 +225,9 @@ static int add_entry(struct cnp_spool *s, const char *name, uint64_t size, uint3
 	e->size = size;
 	e->frames = frames;
 	e->stored_wall_us = stored_wall_us;
+	e->priority = priority;
+	if (carried)
+		memcpy(e->carried, carried, sizeof(e->carried));
 	s->bytes += size;
 	return CNP_OK;
 }
@@ -314,7 +343,7 @@ static int scan_cb(const char *name, void *arg)
 	uint64_t mtime;
 	if (cnp_fs_mtime_us(path, &mtime) != CNP_OK)
 		mtime = cnp_clock_wall_us();
-	return add_entry(s, name, len, b.frames, mtime);
+	return add_entry(s, name, len, b.frames, mtime, b.priority, b.dropped);
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -374,6 +403,11 @@ int cnp_spool_open(const struct cnp_spool_config *cfg, struct cnp_spool **out)
 		s->reported_full = s->dropped_full;
 	if (s->reported_corrupt > s->dropped_corrupt)
 		s->reported_corrupt = s->dropped_corrupt;
+	for (int r = 0; r < CNP_DROP_REASONS; r++) {
+		if (s->reowed_reported[r] > s->reowed[r])
+			s->reowed_reported[r] = s->reowed[r];
+		s->reowed_taken[r] = s->reowed_reported[r];
+	}
 	/* Never reuse a boot number that a stored batch carries. */
 	for (size_t i = 0; i < s->count; i++) {
 		unsigned long b = strtoul(s->entries[i].name, NULL, 10);
@@ -430,8 +464,37 @@ static void batch_name(char *out, uint32_t boot, uint64_t seq)
 	snprintf(out, CNP_SPOOL_NAME_MAX, "%08" PRIu32 "-%012" PRIu64 ".cnp", boot, seq);
 }
 
+/* The batch to evict: the oldest of the lowest priority that is not being
+ * uploaded; s->count when there is none. */
+static size_t eviction_victim(const struct cnp_spool *s)
+{
+	size_t v = s->count;
+	for (size_t i = 0; i < s->count; i++)
+		if (!s->entries[i].checked_out &&
+		    (v == s->count || s->entries[i].priority < s->entries[v].priority))
+			v = i;
+	return v;
+}
+
 int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
                   size_t len, uint32_t frames, const uint8_t digest[CNP_SHA256_LEN])
+{
+	return cnp_spool_put_priority(s, seq, data, len, frames, digest, 0, NULL);
+}
+
+/* The drop counts a batch leaving unreported carried are owed again, each
+ * under its own reason. */
+static void reowe(struct cnp_spool *s, const struct entry *e)
+{
+	s->dropped_full += e->carried[CNP_DROP_SPOOL_FULL];
+	s->dropped_corrupt += e->carried[CNP_DROP_CORRUPT];
+	s->reowed[CNP_DROP_MALFORMED] += e->carried[CNP_DROP_MALFORMED];
+	s->reowed[CNP_DROP_KERNEL] += e->carried[CNP_DROP_KERNEL];
+}
+
+int cnp_spool_put_priority(struct cnp_spool *s, uint64_t seq, const uint8_t *data, size_t len,
+                           uint32_t frames, const uint8_t digest[CNP_SHA256_LEN],
+                           int64_t priority, const uint64_t carried[CNP_DROP_REASONS])
 {
 	if (len > s->max_bytes)
 		return CNP_ERR_TOOBIG;
@@ -443,20 +506,19 @@ int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
 	uint64_t have = UINT64_MAX, fs_free = 0, need = s->min_free_bytes + len;
 	if (s->min_free_bytes && cnp_fs_free_bytes(s->dir, &fs_free) == CNP_OK)
 		have = fs_free;
-	/* Make room first: oldest batches that are not being uploaded go. */
-	size_t i = 0;
+	/* Make room first: of the batches not being uploaded, the oldest of
+	 * the lowest priority goes first. */
 	int evicted = 0;
-	while ((s->bytes + len > s->max_bytes || have < need) && i < s->count) {
-		if (s->entries[i].checked_out) {
-			i++;
-			continue;
-		}
+	size_t i;
+	while ((s->bytes + len > s->max_bytes || have < need) &&
+	       (i = eviction_victim(s)) < s->count) {
 		char path[PATH_MAX];
 		if (path_of(s, s->entries[i].name, path, sizeof(path)) == CNP_OK)
 			cnp_fs_remove(path);
-		cnp_warn("spool %s: full; dropped %s (%" PRIu32 " frames)", s->dir,
-		         s->entries[i].name, s->entries[i].frames);
+		cnp_warn("spool %s: full; dropped %s (%" PRIu32 " frames, priority %" PRId64 ")",
+		         s->dir, s->entries[i].name, s->entries[i].frames, s->entries[i].priority);
 		s->dropped_full += s->entries[i].frames;
+		reowe(s, &s->entries[i]);
 		if (have != UINT64_MAX)
 			have += s->entries[i].size;
 		remove_at(s, i);
@@ -479,7 +541,7 @@ int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
 		cnp_error("spool %s: cannot write %s: %s", s->dir, name, cnp_fs_last_error());
 		goto out;
 	}
-	rc = add_entry(s, name, len, frames, cnp_clock_wall_us());
+	rc = add_entry(s, name, len, frames, cnp_clock_wall_us(), priority, carried);
 	if (rc != CNP_OK)
 		goto out;
 	s->entries[s->count - 1].digest_known = 1; /* names grow: it is last */
@@ -491,6 +553,7 @@ int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
 	s->last_seq = seq;
 	s->reported_full = s->taken_full;
 	s->reported_corrupt = s->taken_corrupt;
+	memcpy(s->reowed_reported, s->reowed_taken, sizeof(s->reowed_reported));
 	s->has_prev = 1;
 	memcpy(s->prev, digest, CNP_SHA256_LEN);
 	/* The batch is safe even if this fails: the next boot number is
@@ -573,6 +636,7 @@ void cnp_spool_quarantine(struct cnp_spool *s, const char *name, uint32_t frames
 	size_t i;
 	cnp_mutex_lock(s->lock);
 	if (find(s, name, &i)) {
+		reowe(s, &s->entries[i]);
 		quarantine_counted(s, name, frames ? frames : 1);
 		remove_at(s, i);
 	}
@@ -598,10 +662,23 @@ void cnp_spool_take_dropped(struct cnp_spool *s, uint64_t *spool_full, uint64_t 
 	cnp_mutex_unlock(s->lock);
 }
 
+void cnp_spool_take_all(struct cnp_spool *s, uint64_t dropped[CNP_DROP_REASONS])
+{
+	memset(dropped, 0, CNP_DROP_REASONS * sizeof(dropped[0]));
+	cnp_spool_take_dropped(s, &dropped[CNP_DROP_SPOOL_FULL], &dropped[CNP_DROP_CORRUPT]);
+	cnp_mutex_lock(s->lock);
+	for (int r = 0; r < CNP_DROP_REASONS; r++) {
+		dropped[r] += s->reowed[r] - s->reowed_reported[r];
+		s->reowed_taken[r] = s->reowed[r];
+	}
+	cnp_mutex_unlock(s->lock);
+}
+
 int cnp_spool_has_unreported(struct cnp_spool *s)
 {
 	cnp_mutex_lock(s->lock);
-	int r = s->dropped_full != s->reported_full || s->dropped_corrupt != s->reported_corrupt;
+	int r = s->dropped_full != s->reported_full || s->dropped_corrupt != s->reported_corrupt ||
+	        memcmp(s->reowed, s->reowed_reported, sizeof(s->reowed)) != 0;
 	cnp_mutex_unlock(s->lock);
 	return r;
 }
@@ -634,3 +711,4 @@ void cnp_spool_usage(struct cnp_spool *s, unsigned *batches, uint64_t *bytes)
 	*bytes = s->bytes;
 	cnp_mutex_unlock(s->lock);
 }
+

@@ -11,8 +11,9 @@
  * - On open, every batch is verified (structure and SHA-256); a corrupt or
  *   torn one is moved to DIR/quarantine/ and its frames (when the manifest
  *   can still be read) or the batch itself are counted.
- * - Bounded by max_bytes: when a new batch does not fit, the oldest batches
- *   not being uploaded are evicted and their frames counted as dropped. The
+ * - Bounded by max_bytes: when a new batch does not fit, batches not being
+ *   uploaded are evicted, the oldest of the lowest priority (the manifest's
+ *   "priority", 0 when absent) first, and their frames counted as dropped. The
  *   batch being uploaded is never evicted, so the spool can exceed max_bytes
  *   by at most that one batch.
  *
@@ -86,6 +87,14 @@ void cnp_spool_next(struct cnp_spool *s, uint64_t *seq, int *has_prev,
 int cnp_spool_put(struct cnp_spool *s, uint64_t seq, const uint8_t *data,
                   size_t len, uint32_t frames,
                   const uint8_t digest[CNP_SHA256_LEN]);
+/* The same for a batch of the given priority (its manifest's "priority"):
+ * when the spool is full, lower priorities are evicted first. `carried`
+ * (NULL: none) is its manifest's "dropped": if the batch is evicted or
+ * quarantined before delivery, those counts are owed again and go into a
+ * later batch (cnp_spool_take_all), so no count vanishes with a batch. */
+int cnp_spool_put_priority(struct cnp_spool *s, uint64_t seq, const uint8_t *data, size_t len,
+                           uint32_t frames, const uint8_t digest[CNP_SHA256_LEN],
+                           int64_t priority, const uint64_t carried[CNP_DROP_REASONS]);
 
 /*
  * The oldest batch not checked out, now checked out (skipped by eviction)
@@ -114,6 +123,10 @@ int cnp_spool_read(struct cnp_spool *s, const char *name, uint8_t **data,
  */
 void cnp_spool_take_dropped(struct cnp_spool *s, uint64_t *spool_full,
                             uint64_t *corrupt);
+/* The same for every reason: spool_full and corrupt as above, plus the
+ * malformed-input and kernel counts of evicted or quarantined batches,
+ * owed again. The caller adds its own new malformed and kernel drops. */
+void cnp_spool_take_all(struct cnp_spool *s, uint64_t dropped[CNP_DROP_REASONS]);
 
 /* Nonzero while some dropped frames wait for a stored batch to report
  * them (the agent then seals a batch for them even without frames). */

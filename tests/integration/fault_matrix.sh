@@ -39,29 +39,10 @@ repo=$(cd -- "$here/../.." && pwd)
 
 echo "=== fault_matrix: 500 503 429 408 400 403 413 reset stall close, s3:// and https://"
 
-t_require_bins CANOPY_BIN CANOPY_DECODE_BIN
-py=${S3_PYTHON:-/usr/bin/python3}
-[[ -x "$py" ]] || py=$(command -v python3 || true)
-[[ -n "$py" ]] || t_skip "python3 not installed"
-"$py" -c 'import botocore.auth' 2>/dev/null ||
-  t_skip "botocore not importable by $py (apt-get install python3-botocore)"
-command -v openssl >/dev/null 2>&1 || t_skip "openssl not installed"
-command -v timeout >/dev/null 2>&1 || t_skip "timeout (coreutils) not installed"
-data=${CANOPY_DATA:-$repo/../shared/data}
-[[ -d "$data" ]] || t_skip "data folder $data not found (set CANOPY_DATA)"
-data=$(cd -- "$data" && pwd)
-full_trace=${CANOPY_TEST_TRACE:-honda_civic_type_r_2019.log}
-[[ "$full_trace" == */* ]] || full_trace=$data/traces/$full_trace
-[[ -f "$full_trace" ]] || t_skip "trace $full_trace not found"
-
-read -r -a emu <<<"${CANOPY_EMULATOR:-}"
+receiver_require
+full_trace=$trace
 run_timeout=${CANOPY_TEST_TIMEOUT:-120}
 lines=${FAULT_MATRIX_LINES:-6000}
-vehicle=demo-1
-bucket=canopy-test
-prefix=fleet/eu
-key_id=AKIDCANOPYTEST0000001
-secret='wJalrXUtnFEMI/K7MDENG+bPxRfiCYcanopyTEST'
 cap_ms=1000
 stall_ms=2000
 
@@ -100,27 +81,6 @@ write_config() {
 EOF
 }
 
-# manifest_drops DIR: "CORRUPT OTHER", the sums of the manifests' dropped
-# counters over the batches under DIR.
-manifest_drops() {
-  "$py" - "$1" <<'PY'
-import json, os, struct, sys
-corrupt = other = 0
-for root, _, files in os.walk(sys.argv[1]):
-    for f in files:
-        if not f.endswith(".cnp") or f.startswith("."):
-            continue
-        b = open(os.path.join(root, f), "rb").read()
-        (mlen,) = struct.unpack_from("<I", b, 8)
-        m = json.loads(b[16:16 + mlen])
-        for k, v in m.get("dropped", {}).items():
-            if k == "corrupt_batch":
-                corrupt += v
-            else:
-                other += v
-print(corrupt, other)
-PY
-}
 
 # same_key_gaps STATUS: for each request answered STATUS, the seconds until
 # the next request for the same key; the smallest, or -1.
@@ -182,7 +142,7 @@ scenario() {
   sort "$dir/bucket.log" "$dir/quarantined.log" >"$dir/got.sorted"
   local lost
   lost=$(wc -l <"$dir/quarantined.log")
-  read -r corrupt other < <(manifest_drops "$objects")
+  read -r corrupt other < <("$py" "$repo/tests/tools/manifest_drops.py" "$objects")
   if cmp -s "$work/trace.sorted" "$dir/got.sorted" && ((n_spool == 0)) &&
     ((corrupt == lost && other == 0)); then
     t_pass "$what: invariant: $(wc -l <"$dir/bucket.log") frames in the bucket + $lost reported dropped ($n_q batch(es) quarantined) = the trace, none twice; spool empty ($faults fault(s) injected)"

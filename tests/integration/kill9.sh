@@ -142,24 +142,7 @@ else
 fi
 
 # Drop counts in the manifests: exactly the damaged batches' frames.
-read -r corrupt other < <(python3 - "$bucket" <<'PY'
-import json, os, struct, sys
-corrupt = other = 0
-for root, _, files in os.walk(sys.argv[1]):
-    for f in files:
-        if not f.endswith(".cnp") or f.startswith("."):
-            continue
-        b = open(os.path.join(root, f), "rb").read()
-        (mlen,) = struct.unpack_from("<I", b, 8)
-        m = json.loads(b[16:16 + mlen])
-        for k, v in m.get("dropped", {}).items():
-            if k == "corrupt_batch":
-                corrupt += v
-            else:
-                other += v
-print(corrupt, other)
-PY
-)
+read -r corrupt other < <(python3 "$repo/tests/tools/manifest_drops.py" "$bucket")
 if ((corrupt == missing && other == 0)); then
   t_pass "manifests report dropped.corrupt_batch = $corrupt = frames of the damaged batches, no other drops"
 else

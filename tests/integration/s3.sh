@@ -44,29 +44,8 @@ repo=$(cd -- "$here/../.." && pwd)
 echo "=== s3: canopy -> s3:// (SigV4, multipart) -> botocore-checking receiver"
 
 # --- prerequisites ------------------------------------------------------------
-t_require_bins CANOPY_BIN CANOPY_DECODE_BIN
-py=${S3_PYTHON:-/usr/bin/python3}
-[[ -x "$py" ]] || py=$(command -v python3 || true)
-[[ -n "$py" ]] || t_skip "python3 not installed"
-"$py" -c 'import botocore.auth' 2>/dev/null ||
-  t_skip "botocore not importable by $py (apt-get install python3-botocore)"
-command -v openssl >/dev/null 2>&1 || t_skip "openssl not installed"
-command -v timeout >/dev/null 2>&1 || t_skip "timeout (coreutils) not installed"
-
-data=${CANOPY_DATA:-$repo/../shared/data}
-[[ -d "$data" ]] || t_skip "data folder $data not found (set CANOPY_DATA)"
-data=$(cd -- "$data" && pwd)
-trace=${CANOPY_TEST_TRACE:-honda_civic_type_r_2019.log}
-[[ "$trace" == */* ]] || trace=$data/traces/$trace
-[[ -f "$trace" ]] || t_skip "trace $trace not found"
-
-read -r -a emu <<<"${CANOPY_EMULATOR:-}"
+receiver_require
 run_timeout=${CANOPY_TEST_TIMEOUT:-120}
-vehicle=demo-1
-bucket=canopy-test
-prefix=fleet/eu
-key_id=AKIDCANOPYTEST0000001
-secret='wJalrXUtnFEMI/K7MDENG+bPxRfiCYcanopyTEST'
 wrong_secret='wJalrXUtnFEMI/K7MDENG+bPxRfiCYWRONGWRONG'
 cap_ms=2000
 

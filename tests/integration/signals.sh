@@ -181,6 +181,28 @@ JSON
     else
       t_fail "trigger: no manifest names the scheme version trigger-test-1"
     fi
+    # A batch holding the scheme's events has its priority (for the
+    # spool's eviction order); one without events has none (0).
+    if out=$("$py" - "$dir/bucket" <<'PY'
+import json, os, struct, sys
+n_ev = bad = 0
+for root, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        if f.endswith(".cnp"):
+            b = open(os.path.join(root, f), "rb").read()
+            (mlen,) = struct.unpack_from("<I", b, 8)
+            m = json.loads(b[16:16 + mlen])
+            want = 10 if m.get("events", 0) else 0
+            n_ev += bool(m.get("events", 0))
+            bad += m.get("priority", 0) != want
+print(f"{n_ev} batches with events have priority 10, the others none; {bad} wrong")
+sys.exit(1 if bad or not n_ev else 0)
+PY
+    ); then
+      t_pass "trigger: $out"
+    else
+      t_fail "trigger: manifest priorities: $out"
+    fi
   fi
 fi
 

@@ -9,6 +9,35 @@
 
 rcv_pid='' rcv_port='' rcv_root='' rcv_log='' rcv_control=''
 
+# receiver_require: sets py (S3_PYTHON, default /usr/bin/python3), data
+# (CANOPY_DATA), trace (CANOPY_TEST_TRACE under data/traces, default
+# honda_civic_type_r_2019.log), emu (CANOPY_EMULATOR as an array) and the
+# receiver's names (vehicle, bucket, prefix, key_id, secret); skips the
+# test when the binaries, botocore, openssl, timeout or the trace are
+# missing.
+receiver_require() {
+  read -r -a emu <<<"${CANOPY_EMULATOR:-}"
+  vehicle=demo-1
+  bucket=canopy-test
+  prefix=fleet/eu
+  key_id=AKIDCANOPYTEST0000001
+  secret='wJalrXUtnFEMI/K7MDENG+bPxRfiCYcanopyTEST'
+  t_require_bins CANOPY_BIN CANOPY_DECODE_BIN
+  py=${S3_PYTHON:-/usr/bin/python3}
+  [[ -x "$py" ]] || py=$(command -v python3 || true)
+  [[ -n "$py" ]] || t_skip "python3 not installed"
+  "$py" -c 'import botocore.auth' 2>/dev/null ||
+    t_skip "botocore not importable by $py (apt-get install python3-botocore)"
+  command -v openssl >/dev/null 2>&1 || t_skip "openssl not installed"
+  command -v timeout >/dev/null 2>&1 || t_skip "timeout (coreutils) not installed"
+  data=${CANOPY_DATA:-$repo/../shared/data}
+  [[ -d "$data" ]] || t_skip "data folder $data not found (set CANOPY_DATA)"
+  data=$(cd -- "$data" && pwd)
+  trace=${CANOPY_TEST_TRACE:-honda_civic_type_r_2019.log}
+  [[ "$trace" == */* ]] || trace=$data/traces/$trace
+  [[ -f "$trace" ]] || t_skip "trace $trace not found"
+}
+
 receiver_stop() {
   if [[ -n "$rcv_pid" ]] && t_pid_alive "$rcv_pid"; then
     kill -TERM "$rcv_pid" 2>/dev/null || true

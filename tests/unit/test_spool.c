@@ -29,6 +29,9 @@ struct built {
 	uint8_t digest[CNP_SHA256_LEN];
 };
 
+/* The manifest "priority" of the batches build() makes. */
+static int64_t build_priority;
+
 /* A real sealed batch of `nframes` frames for (boot, seq), chained to prev. */
 static void build(struct built *b, const char *spool_id, uint32_t boot, uint64_t seq,
                   int has_prev, const uint8_t prev[CNP_SHA256_LEN], unsigned nframes)
@@ -60,6 +63,7 @@ static void build(struct built *b, const char *spool_id, uint32_t boot, uint64_t
 	info.ifaces = &ifaces;
 	info.sealed_wall_us = 1700000000000000u;
 	info.sealed_mono_us = 5000000u;
+	info.priority = build_priority;
 	CHECK_EQ(cnp_batch_writer_finish(w, &info, &b->data, &b->len, b->digest), CNP_OK);
 	b->frames = nframes;
 	cnp_batch_writer_destroy(w);
@@ -559,6 +563,97 @@ static void test_evict(void)
 	release_built(&d);
 }
 
+/* Full: the oldest batch of the lowest priority goes first, also for
+ * batches found on flash (their manifest's priority). */
+static void test_evict_priority(void)
+{
+	char dir[512], id[CNP_SPOOL_ID_LEN + 1];
+	make_dir(dir, sizeof(dir), "evict-priority");
+	struct cnp_spool_config sc = {.dir = dir, .max_bytes = 1u << 30};
+	struct cnp_spool *s = NULL;
+	CHECK_EQ(cnp_spool_open(&sc, &s), CNP_OK);
+	if (!s)
+		return;
+	snprintf(id, sizeof(id), "%s", cnp_spool_id(s));
+	cnp_spool_close(s);
+	s = NULL;
+
+	struct built a, b, c, d, e;
+	build_priority = 5;
+	build(&a, id, 2, 0, 0, NULL, 200);
+	build_priority = 0;
+	build(&b, id, 2, 1, 1, a.digest, 200);
+	build(&c, id, 2, 2, 1, b.digest, 201);
+	build_priority = 5;
+	build(&d, id, 2, 3, 1, c.digest, 150);
+	build(&e, id, 3, 0, 1, d.digest, 150);
+	build_priority = 0;
+	uint64_t max = a.len + b.len + c.len;
+	CHECK(d.len < b.len && d.len < c.len && e.len < b.len && e.len < c.len);
+
+	sc.max_bytes = max;
+	CHECK_EQ(cnp_spool_open(&sc, &s), CNP_OK);
+	if (!s)
+		return;
+	char na[CNP_SPOOL_NAME_MAX], nb[CNP_SPOOL_NAME_MAX], nc[CNP_SPOOL_NAME_MAX],
+		nd[CNP_SPOOL_NAME_MAX], ne[CNP_SPOOL_NAME_MAX];
+	batch_file(na, 2, 0);
+	batch_file(nb, 2, 1);
+	batch_file(nc, 2, 2);
+	batch_file(nd, 2, 3);
+	batch_file(ne, 3, 0);
+	uint64_t full = 99, corrupt = 99;
+	CHECK_EQ(cnp_spool_put_priority(s, 0, a.data, a.len, a.frames, a.digest, 5, NULL), CNP_OK);
+	/* b reports drops of its own (as if its manifest said so): when it is
+	 * evicted, they are owed again, each under its reason. */
+	uint64_t carried[CNP_DROP_REASONS] = {0}, all[CNP_DROP_REASONS];
+	carried[CNP_DROP_MALFORMED] = 3;
+	carried[CNP_DROP_SPOOL_FULL] = 7;
+	carried[CNP_DROP_KERNEL] = 2;
+	CHECK_EQ(cnp_spool_put_priority(s, 1, b.data, b.len, b.frames, b.digest, 0, carried),
+	         CNP_OK);
+	CHECK_EQ(cnp_spool_put_priority(s, 2, c.data, c.len, c.frames, c.digest, 0, NULL), CNP_OK);
+	cnp_spool_take_dropped(s, &full, &corrupt);
+	CHECK_EQ(full, 0);
+	/* d needs room: b goes (oldest of priority 0), not the older a. */
+	CHECK_EQ(cnp_spool_put_priority(s, 3, d.data, d.len, d.frames, d.digest, 5, NULL), CNP_OK);
+	CHECK(cnp_spool_has_unreported(s));
+	cnp_spool_take_all(s, all);
+	CHECK_EQ(all[CNP_DROP_SPOOL_FULL], 200 + 7);
+	CHECK_EQ(all[CNP_DROP_MALFORMED], 3);
+	CHECK_EQ(all[CNP_DROP_KERNEL], 2);
+	CHECK_EQ(all[CNP_DROP_CORRUPT], 0);
+	CHECK(exists(dir, na));
+	CHECK(!exists(dir, nb));
+	CHECK(exists(dir, nc));
+	CHECK(exists(dir, nd));
+	cnp_spool_close(s);
+
+	/* After a restart the priorities come from the manifests: e (priority
+	 * 5) evicts c (0), not the older a (5). */
+	s = NULL;
+	CHECK_EQ(cnp_spool_open(&sc, &s), CNP_OK);
+	if (!s)
+		return;
+	CHECK_EQ(cnp_spool_boot(s), 3);
+	CHECK_EQ(cnp_spool_put_priority(s, 0, e.data, e.len, e.frames, e.digest, 5, NULL), CNP_OK);
+	/* Nothing stored reported them yet: still owed, from state.json. */
+	cnp_spool_take_all(s, all);
+	CHECK_EQ(all[CNP_DROP_SPOOL_FULL], 200 + 7 + 201);
+	CHECK_EQ(all[CNP_DROP_MALFORMED], 3);
+	CHECK_EQ(all[CNP_DROP_KERNEL], 2);
+	CHECK(exists(dir, na));
+	CHECK(!exists(dir, nc));
+	CHECK(exists(dir, nd));
+	CHECK(exists(dir, ne));
+	cnp_spool_close(s);
+	release_built(&a);
+	release_built(&b);
+	release_built(&c);
+	release_built(&d);
+	release_built(&e);
+}
+
 static void test_bad_dir(void)
 {
 	char file[512], dir[1024];
@@ -639,6 +734,7 @@ int main(void)
 	test_corrupt();
 	test_torn_frames_counted();
 	test_evict();
+	test_evict_priority();
 	test_min_free();
 	test_bad_dir();
 	return check_finish();
