@@ -161,6 +161,7 @@ static enum cnp_put_class classify(int rc, const struct cnp_put_result *res)
 
 int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us)
 {
+	uint64_t step_mono = cnp_clock_mono_us();
 	struct cnp_spool_entry e;
 	*wait_us = IDLE_WAIT_US;
 	if (cnp_spool_checkout(u->spool, &e) != CNP_OK)
@@ -223,7 +224,11 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 		.status = 0, .retry_after_s = -1, .detail = "", .cls = CNP_PUT_BY_STATUS};
 	uint64_t t0 = cnp_clock_mono_us();
 	rc = st->ep->ops->put(st->ep, key, data, len, &res);
-	uint64_t latency = cnp_clock_mono_us() - t0;
+	uint64_t t1 = cnp_clock_mono_us();
+	uint64_t latency = t1 - t0;
+	/* From now_us to the answer: reading and checking the batch took
+	 * time too, and a pause counts from the answer. */
+	uint64_t elapsed = t1 - step_mono;
 	cnp_free(data);
 
 	cnp_mutex_lock(u->stats_lock);
@@ -245,7 +250,7 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 			         st->fails);
 		st->fails = 0;
 		st->next_try_us = 0;
-		publish_health(u, st, 1, 0, "", now_us + latency);
+		publish_health(u, st, 1, 0, "", now_us + elapsed);
 		cnp_debug("uploaded %s (%zu bytes, %" PRIu32 " frames) in %" PRIu64 " ms", key,
 		          len, e.frames, latency / 1000);
 		*wait_us = 0;
@@ -273,7 +278,7 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 		cnp_mutex_unlock(u->stats_lock);
 		st->fails = 0;
 		st->next_try_us = 0;
-		publish_health(u, st, 0, res.status, detail, now_us + latency);
+		publish_health(u, st, 0, res.status, detail, now_us + elapsed);
 		*wait_us = 0;
 		return rc;
 	}
@@ -302,13 +307,13 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 	}
 	/* From the end of the attempt: a Retry-After counts from the answer,
 	 * and a slow attempt must not eat into the pause. */
-	st->next_try_us = now_us + latency + delay;
+	st->next_try_us = now_us + elapsed + delay;
 	char what[160];
 	snprintf(what, sizeof(what), "%s%s%s", cls == CNP_PUT_AUTH ? "authentication: " : "",
 	         cnp_strerror(rc), res.detail[0] ? ": " : "");
 	size_t wl = strlen(what);
 	snprintf(what + wl, sizeof(what) - wl, "%.159s", res.detail); /* cut to fit */
-	publish_health(u, st, 0, res.status, what, now_us + latency);
+	publish_health(u, st, 0, res.status, what, now_us + elapsed);
 	*wait_us = 0; /* another endpoint may take it at once */
 	return rc;
 }
