@@ -852,7 +852,8 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 	const cJSON *upload = object_at(c, root, "upload", "$.upload", 0);
 	if (upload) {
 		static const char *const uk[] = {"backoff_base_ms", "backoff_cap_ms",
-		                                 "connect_timeout_ms", "stall_timeout_ms", NULL};
+		                                 "connect_timeout_ms", "stall_timeout_ms", "policy",
+		                                 NULL};
 		check_keys(c, upload, "$.upload", uk);
 		get_uint(c, upload, "backoff_base_ms", "$.upload.backoff_base_ms", 1, 3600000,
 		         &cfg->upload.backoff_base_ms);
@@ -864,6 +865,12 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 		         600000, &cfg->upload.connect_timeout_ms);
 		get_uint(c, upload, "stall_timeout_ms", "$.upload.stall_timeout_ms", 1000,
 		         600000, &cfg->upload.stall_timeout_ms);
+		char policy[16] = "";
+		get_string(c, upload, "policy", "$.upload.policy", policy, sizeof(policy), 0);
+		if (policy[0] && strcmp(policy, "failover") && strcmp(policy, "mirror"))
+			bad(c, "$.upload.policy", "expected \"failover\" or \"mirror\", got \"%s\"",
+			    policy);
+		cfg->upload.mirror = strcmp(policy, "mirror") == 0;
 	}
 	for (unsigned i = 0; i < cfg->n_endpoints; i++) {
 		cfg->endpoints[i].connect_timeout_ms = (long)cfg->upload.connect_timeout_ms;

@@ -18,6 +18,11 @@
 #include <string.h>
 
 #define STATE_FILE "state.json"
+/* Mirror: BATCH.ack-TAG, an empty file, says endpoint TAG has BATCH. */
+#define MARKER_INFIX ".ack-"
+
+struct cnp_spool;
+static void remove_markers(struct cnp_spool *s, const char *name);
 #define QUARANTINE_DIR "quarantine"
 #define STATE_MAX_BYTES 4096
 /* A batch file larger than this is not read back: it cannot be ours. */
@@ -36,6 +41,7 @@ struct entry {
 	/* The drop counts its manifest reports: owed again when it is evicted
 	 * or quarantined, or they would vanish with it. */
 	uint64_t carried[CNP_DROP_REASONS];
+	unsigned acked; /* mirror: bit i, owner i acknowledged it */
 };
 
 struct cnp_spool {
@@ -63,6 +69,10 @@ struct cnp_spool {
 	 * reasons go back into dropped_full and dropped_corrupt). */
 	uint64_t reowed[CNP_DROP_REASONS], reowed_reported[CNP_DROP_REASONS];
 	uint64_t reowed_taken[CNP_DROP_REASONS];
+	/* Mirror: the endpoints every batch is owed to, by tag; 0: one owner
+	 * (the first acknowledgement deletes a batch). */
+	unsigned n_owners;
+	char owner_tags[CNP_SPOOL_MAX_OWNERS][CNP_SPOOL_TAG_LEN + 1];
 	/* The last batch stored, in any boot: (boot, seq) of the newest name. */
 	int has_last;
 	uint32_t last_boot;
@@ -519,6 +529,7 @@ int cnp_spool_put_priority(struct cnp_spool *s, uint64_t seq, const uint8_t *dat
 		         s->dir, s->entries[i].name, s->entries[i].frames, s->entries[i].priority);
 		s->dropped_full += s->entries[i].frames;
 		reowe(s, &s->entries[i]);
+		remove_markers(s, s->entries[i].name);
 		if (have != UINT64_MAX)
 			have += s->entries[i].size;
 		remove_at(s, i);
@@ -564,6 +575,25 @@ out:
 	return rc;
 }
 
+/* Mirror: the file saying that owner `o` acknowledged batch `name`. */
+static int marker_name(const struct cnp_spool *s, const char *name, unsigned o, char *out,
+                       size_t cap)
+{
+	int n = snprintf(out, cap, "%s%s%s", name, MARKER_INFIX, s->owner_tags[o]);
+	return n < 0 || (size_t)n >= cap ? CNP_ERR_INVAL : CNP_OK;
+}
+
+/* Removes the acknowledgement markers of a batch leaving the spool. */
+static void remove_markers(struct cnp_spool *s, const char *name)
+{
+	for (unsigned o = 0; o < s->n_owners; o++) {
+		char m[CNP_SPOOL_NAME_MAX + 16], path[PATH_MAX];
+		if (marker_name(s, name, o, m, sizeof(m)) == CNP_OK &&
+		    path_of(s, m, path, sizeof(path)) == CNP_OK)
+			cnp_fs_remove(path);
+	}
+}
+
 static struct entry *find(struct cnp_spool *s, const char *name, size_t *index)
 {
 	for (size_t i = 0; i < s->count; i++) {
@@ -577,11 +607,18 @@ static struct entry *find(struct cnp_spool *s, const char *name, size_t *index)
 
 int cnp_spool_checkout(struct cnp_spool *s, struct cnp_spool_entry *out)
 {
+	return cnp_spool_checkout_for(s, CNP_SPOOL_ANY_OWNER, out);
+}
+
+int cnp_spool_checkout_for(struct cnp_spool *s, unsigned owner, struct cnp_spool_entry *out)
+{
 	int rc = CNP_ERR_NOTFOUND;
 	cnp_mutex_lock(s->lock);
 	for (size_t i = 0; i < s->count; i++) {
 		struct entry *e = &s->entries[i];
 		if (e->checked_out)
+			continue;
+		if (owner < s->n_owners && (e->acked & (1u << owner)))
 			continue;
 		e->checked_out = 1;
 		memcpy(out->name, e->name, sizeof(out->name));
@@ -618,6 +655,7 @@ int cnp_spool_ack(struct cnp_spool *s, const char *name)
 	if (find(s, name, &i)) {
 		rc = cnp_fs_remove(path);
 		if (rc == CNP_OK || rc == CNP_ERR_NOTFOUND) {
+			remove_markers(s, name);
 			remove_at(s, i);
 			rc = CNP_OK;
 		} else {
@@ -637,6 +675,7 @@ void cnp_spool_quarantine(struct cnp_spool *s, const char *name, uint32_t frames
 	cnp_mutex_lock(s->lock);
 	if (find(s, name, &i)) {
 		reowe(s, &s->entries[i]);
+		remove_markers(s, name);
 		quarantine_counted(s, name, frames ? frames : 1);
 		remove_at(s, i);
 	}
@@ -712,3 +751,90 @@ void cnp_spool_usage(struct cnp_spool *s, unsigned *batches, uint64_t *bytes)
 	cnp_mutex_unlock(s->lock);
 }
 
+/* Removes markers whose batch is no longer in the spool. */
+static int orphan_cb(const char *name, void *arg)
+{
+	struct cnp_spool *s = arg;
+	const char *infix = strstr(name, ".cnp" MARKER_INFIX);
+	if (!infix || name[0] == '.')
+		return 0;
+	char batch[CNP_SPOOL_NAME_MAX];
+	size_t n = (size_t)(infix - name) + 4;
+	size_t i;
+	if (n >= sizeof(batch))
+		return 0;
+	memcpy(batch, name, n);
+	batch[n] = 0;
+	if (!find(s, batch, &i)) {
+		char path[PATH_MAX];
+		if (path_of(s, name, path, sizeof(path)) == CNP_OK)
+			cnp_fs_remove(path);
+	}
+	return 0;
+}
+
+int cnp_spool_set_owners(struct cnp_spool *s, unsigned n, const char *const tags[])
+{
+	if (n > CNP_SPOOL_MAX_OWNERS)
+		return CNP_ERR_INVAL;
+	for (unsigned o = 0; o < n; o++)
+		if (strlen(tags[o]) != CNP_SPOOL_TAG_LEN ||
+		    strspn(tags[o], "0123456789abcdef") != CNP_SPOOL_TAG_LEN)
+			return CNP_ERR_INVAL;
+	cnp_mutex_lock(s->lock);
+	s->n_owners = n > 1 ? n : 0;
+	for (unsigned o = 0; o < s->n_owners; o++)
+		memcpy(s->owner_tags[o], tags[o], CNP_SPOOL_TAG_LEN + 1);
+	/* What each endpoint already has, from the markers on flash. */
+	unsigned done = 0;
+	for (size_t i = 0; i < s->count; i++) {
+		struct entry *e = &s->entries[i];
+		e->acked = 0;
+		for (unsigned o = 0; o < s->n_owners; o++) {
+			char m[CNP_SPOOL_NAME_MAX + 16], path[PATH_MAX];
+			uint64_t size;
+			if (marker_name(s, e->name, o, m, sizeof(m)) == CNP_OK &&
+			    path_of(s, m, path, sizeof(path)) == CNP_OK &&
+			    cnp_fs_file_size(path, &size) == CNP_OK)
+				e->acked |= 1u << o;
+		}
+		if (e->acked)
+			done++;
+	}
+	cnp_fs_list(s->dir, orphan_cb, s);
+	cnp_mutex_unlock(s->lock);
+	if (done)
+		cnp_info("spool %s: %u batches already delivered to some of the %u mirrored endpoints",
+		         s->dir, done, n);
+	return CNP_OK;
+}
+
+int cnp_spool_ack_for(struct cnp_spool *s, const char *name, unsigned owner)
+{
+	size_t i;
+	cnp_mutex_lock(s->lock);
+	struct entry *e = find(s, name, &i);
+	if (owner >= s->n_owners || !e) {
+		cnp_mutex_unlock(s->lock);
+		return e ? cnp_spool_ack(s, name) : CNP_ERR_NOTFOUND;
+	}
+	unsigned all = (1u << s->n_owners) - 1u;
+	if ((e->acked | (1u << owner)) == all) {
+		cnp_mutex_unlock(s->lock);
+		return cnp_spool_ack(s, name); /* the last owner: it leaves */
+	}
+	/* Flash first: a crash after this and the endpoint is not sent the
+	 * batch again; before, it is sent again (the same key, no duplicate). */
+	char m[CNP_SPOOL_NAME_MAX + 16];
+	int rc = marker_name(s, name, owner, m, sizeof(m));
+	if (rc == CNP_OK)
+		rc = cnp_fs_write_atomic(s->dir, m, "", 0);
+	e->checked_out = 0; /* the other owners may take it now */
+	if (rc == CNP_OK)
+		e->acked |= 1u << owner;
+	else
+		cnp_error("spool %s: cannot record that endpoint %s has %s: %s", s->dir,
+		          s->owner_tags[owner], name, cnp_fs_last_error());
+	cnp_mutex_unlock(s->lock);
+	return rc;
+}

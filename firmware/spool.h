@@ -29,6 +29,11 @@
 #include <stdint.h>
 
 #define CNP_SPOOL_NAME_MAX 32
+/* Mirror: at most this many endpoints owed each batch, named by tags of
+ * CNP_SPOOL_TAG_LEN hex digits. */
+#define CNP_SPOOL_MAX_OWNERS 8
+#define CNP_SPOOL_TAG_LEN 8
+#define CNP_SPOOL_ANY_OWNER 0xffffffffu
 
 struct cnp_spool_config {
 	const char *dir;
@@ -101,6 +106,27 @@ int cnp_spool_put_priority(struct cnp_spool *s, uint64_t seq, const uint8_t *dat
  * until acked or released. @retval CNP_ERR_NOTFOUND none waiting.
  */
 int cnp_spool_checkout(struct cnp_spool *s, struct cnp_spool_entry *e);
+/*
+ * Mirror (several owners): the oldest batch not checked out that `owner`
+ * has not acknowledged yet. CNP_SPOOL_ANY_OWNER: as cnp_spool_checkout.
+ */
+int cnp_spool_checkout_for(struct cnp_spool *s, unsigned owner, struct cnp_spool_entry *e);
+/*
+ * Mirror: every batch is owed to `n` endpoints (n >= 2; 0 or 1: a batch
+ * leaves at its first acknowledgement), named by `tags` (CNP_SPOOL_TAG_LEN
+ * lower-case hex digits, stable across restarts: derived from the URL).
+ * Reads which of them already have which batch from the markers on flash
+ * (BATCH.ack-TAG) and removes markers of batches no longer in the spool.
+ * @retval CNP_ERR_INVAL more than CNP_SPOOL_MAX_OWNERS, or a bad tag
+ */
+int cnp_spool_set_owners(struct cnp_spool *s, unsigned n, const char *const tags[]);
+/*
+ * Mirror: `owner` acknowledged the batch. The batch leaves the spool when
+ * every owner has; until then a marker on flash (written atomically before
+ * this returns) records it, so a restart does not send it to that owner
+ * again. Without owners: cnp_spool_ack.
+ */
+int cnp_spool_ack_for(struct cnp_spool *s, const char *name, unsigned owner);
 /* Gives a checked-out batch back (upload failed; retry later). */
 void cnp_spool_release(struct cnp_spool *s, const char *name);
 /* Deletes a batch the endpoint acknowledged. */

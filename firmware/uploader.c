@@ -4,6 +4,7 @@
 #include "firmware/batch.h"
 #include "firmware/error.h"
 #include "platform/clock.h"
+#include "platform/crypto.h"
 #include "platform/log.h"
 #include "platform/random.h"
 #include "platform/thread.h"
@@ -35,6 +36,7 @@ struct cnp_uploader {
 	struct cnp_mutex *stats_lock;
 	struct cnp_uploader_stats stats;
 	struct cnp_endpoint_health health[CNP_UPLOADER_MAX_ENDPOINTS]; /* under stats_lock */
+	unsigned next_mirror; /* mirror: the endpoint whose turn comes first */
 };
 
 /* Replaces the endpoint's full URL in a back-end's message with the
@@ -97,6 +99,20 @@ int cnp_uploader_create(struct cnp_uploader **out, struct cnp_spool *spool,
 	if (u->cfg.backoff_cap_ms < u->cfg.backoff_base_ms)
 		u->cfg.backoff_cap_ms = u->cfg.backoff_base_ms;
 	u->cancel = cancel;
+	/* Mirror: the spool tracks each endpoint by a tag of its URL, stable
+	 * across restarts and reorderings of the list. */
+	char tags[CNP_UPLOADER_MAX_ENDPOINTS][CNP_SPOOL_TAG_LEN + 1];
+	const char *tp[CNP_UPLOADER_MAX_ENDPOINTS];
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t h[CNP_SHA256_LEN];
+		char hex[2 * CNP_SHA256_LEN + 1];
+		cnp_sha256(endpoints[i]->url, strlen(endpoints[i]->url), h);
+		cnp_hex(h, sizeof(h), hex);
+		snprintf(tags[i], sizeof(tags[i]), "%.8s", hex);
+		tp[i] = tags[i];
+	}
+	u->cfg.mirror = cfg->mirror && n > 1;
+	cnp_spool_set_owners(spool, u->cfg.mirror ? n : 0, tp);
 	*out = u;
 	return CNP_OK;
 }
@@ -164,21 +180,45 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 	uint64_t step_mono = cnp_clock_mono_us();
 	struct cnp_spool_entry e;
 	*wait_us = IDLE_WAIT_US;
-	if (cnp_spool_checkout(u->spool, &e) != CNP_OK)
-		return CNP_ERR_NOTFOUND;
-
 	struct ep_state *st = NULL;
 	uint64_t soonest = UINT64_MAX;
-	for (unsigned i = 0; i < u->n; i++) {
-		if (u->eps[i].next_try_us <= now_us) {
-			st = &u->eps[i];
-			break;
+	if (u->cfg.mirror) {
+		/* Each endpoint in turn takes the oldest batch it lacks. */
+		int owed = 0;
+		for (unsigned k = 0; k < u->n && !st; k++) {
+			unsigned i = (u->next_mirror + k) % u->n;
+			if (u->eps[i].next_try_us > now_us) {
+				struct cnp_spool_entry probe;
+				if (cnp_spool_checkout_for(u->spool, i, &probe) == CNP_OK) {
+					cnp_spool_release(u->spool, probe.name);
+					owed = 1;
+					if (u->eps[i].next_try_us < soonest)
+						soonest = u->eps[i].next_try_us;
+				}
+				continue;
+			}
+			if (cnp_spool_checkout_for(u->spool, i, &e) == CNP_OK) {
+				st = &u->eps[i];
+				u->next_mirror = (i + 1) % u->n;
+			}
 		}
-		if (u->eps[i].next_try_us < soonest)
-			soonest = u->eps[i].next_try_us;
+		if (!st && !owed)
+			return CNP_ERR_NOTFOUND;
+	} else {
+		if (cnp_spool_checkout(u->spool, &e) != CNP_OK)
+			return CNP_ERR_NOTFOUND;
+		for (unsigned i = 0; i < u->n; i++) {
+			if (u->eps[i].next_try_us <= now_us) {
+				st = &u->eps[i];
+				break;
+			}
+			if (u->eps[i].next_try_us < soonest)
+				soonest = u->eps[i].next_try_us;
+		}
+		if (!st)
+			cnp_spool_release(u->spool, e.name);
 	}
 	if (!st) {
-		cnp_spool_release(u->spool, e.name);
 		*wait_us = soonest - now_us;
 		return CNP_ERR_AGAIN;
 	}
@@ -244,7 +284,10 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 	cnp_mutex_unlock(u->stats_lock);
 
 	if (rc == CNP_OK) {
-		cnp_spool_ack(u->spool, e.name);
+		if (u->cfg.mirror)
+			cnp_spool_ack_for(u->spool, e.name, (unsigned)(st - u->eps));
+		else
+			cnp_spool_ack(u->spool, e.name);
 		if (st->fails)
 			cnp_info("upload to %s works again after %u failures", u->health[st - u->eps].url,
 			         st->fails);

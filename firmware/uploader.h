@@ -2,6 +2,10 @@
  * The uploader: takes the oldest batch from the spool, sends it to the
  * first endpoint that is not backing off (failover in configured order),
  * and deletes it from the spool only when that endpoint acknowledged it.
+ * With the mirror policy every endpoint gets every batch: each endpoint, in
+ * turn, takes the oldest batch it does not have yet; the spool records each
+ * acknowledgement on flash (cnp_spool_ack_for) and deletes the batch once
+ * all have it. An endpoint that is down holds up only itself.
  * A failed attempt leaves the batch in the spool and backs the endpoint off
  * with capped, fully jittered exponential delays (a server's Retry-After is
  * honoured as a minimum, up to ten times the cap: a confused server must not
@@ -39,6 +43,9 @@ struct cnp_uploader_config {
 	 * each endpoint's config by the loader); 0: the defaults. */
 	uint64_t connect_timeout_ms;
 	uint64_t stall_timeout_ms;
+	/* "policy": 0 failover (a batch goes to the first endpoint that takes
+	 * it), 1 mirror (to every endpoint, each tracked in the spool). */
+	int mirror;
 };
 
 struct cnp_uploader_stats {

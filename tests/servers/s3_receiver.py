@@ -12,10 +12,10 @@ inject faults.
                    [--region us-east-1] [--tls-cert PEM --tls-key PEM | --plain]
                    [--control FILE] [--log FILE] [--min-part-bytes N]
                    [--max-body-bytes N] [--max-skew-s N] [--clock-offset-s N]
-                   [--anonymous]
+                   [--anonymous] [--port N]
 
-Listens on a free port of 127.0.0.1 (written to --port-file once ready,
-atomically) with TLS unless --plain. SIGTERM or SIGINT: stops, exit 0.
+Listens on a free port of 127.0.0.1, or on --port (written to --port-file
+once ready, atomically) with TLS unless --plain. SIGTERM or SIGINT: stops, exit 0.
 
 Storage: ROOT/BUCKET/KEY for objects (written atomically), ROOT/.uploads/ID/
 for multipart uploads in progress.
@@ -726,13 +726,15 @@ def main():
     ap.add_argument("--max-skew-s", type=int, default=900)
     ap.add_argument("--clock-offset-s", type=int, default=0,
                     help="pretend this machine's clock is this far ahead")
+    ap.add_argument("--port", type=int, default=0,
+                    help="listen on this port (default: a free one)")
     ap.add_argument("--anonymous", action="store_true",
                     help="accept unsigned PutObject (for https:// endpoints)")
     args = ap.parse_args()
     if not args.plain and not (args.tls_cert and args.tls_key):
         ap.error("give --tls-cert and --tls-key, or --plain")
 
-    srv = Server(("127.0.0.1", 0), Handler)
+    srv = Server(("127.0.0.1", args.port), Handler)
     srv.tls = not args.plain
     if srv.tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -159,6 +159,7 @@ static void test_full(void)
 	CHECK_STR(cfg.endpoints[2].ca_file, "/etc/ssl/ca.pem");
 	CHECK_EQ(cfg.upload.backoff_base_ms, 250);
 	CHECK_EQ(cfg.upload.backoff_cap_ms, 30000);
+	CHECK_EQ(cfg.upload.mirror, 0); /* failover unless asked */
 	/* The HTTP timeouts reach every endpoint. */
 	for (unsigned i = 0; i < 3; i++) {
 		CHECK_EQ(cfg.endpoints[i].connect_timeout_ms, 4000);
@@ -411,6 +412,8 @@ static const struct bad_case bad_cases[] = {
 	 CNP_ERR_CONFIG, "$.upload.backoff_cap_ms", NULL},
 	{"backoff_base_ms 0", {.extra = "\"upload\": {\"backoff_base_ms\": 0}"},
 	 CNP_ERR_CONFIG, "$.upload.backoff_base_ms", NULL},
+	{"unknown upload policy", {.extra = "\"upload\": {\"policy\": \"broadcast\"}"},
+	 CNP_ERR_CONFIG, "$.upload.policy", "\"failover\" or \"mirror\""},
 	{"stall_timeout_ms below a second", {.extra = "\"upload\": {\"stall_timeout_ms\": 500}"},
 	 CNP_ERR_CONFIG, "$.upload.stall_timeout_ms", NULL},
 	{"connect_timeout_ms a string", {.extra = "\"upload\": {\"connect_timeout_ms\": \"5s\"}"},

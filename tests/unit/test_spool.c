@@ -654,6 +654,74 @@ static void test_evict_priority(void)
 	release_built(&e);
 }
 
+/* Mirror: a batch is owed to two endpoints; each acknowledgement is kept
+ * on flash; the batch leaves when both have it. */
+static void test_mirror(void)
+{
+	char dir[512];
+	make_dir(dir, sizeof(dir), "mirror");
+	struct cnp_spool_config sc = {.dir = dir, .max_bytes = 1u << 30};
+	struct cnp_spool *s = NULL;
+	CHECK_EQ(cnp_spool_open(&sc, &s), CNP_OK);
+	if (!s)
+		return;
+	const char *const tags[] = {"0123abcd", "89abcdef"};
+	const char *const bad[] = {"0123abcd", "XYZ"};
+	CHECK_EQ(cnp_spool_set_owners(s, 2, bad), CNP_ERR_INVAL);
+	CHECK_EQ(cnp_spool_set_owners(s, 2, tags), CNP_OK);
+	struct built a, b;
+	CHECK_EQ(put_next(s, 10, &a), CNP_OK);
+	CHECK_EQ(put_next(s, 20, &b), CNP_OK);
+	char na[CNP_SPOOL_NAME_MAX], nb[CNP_SPOOL_NAME_MAX], m[64];
+	batch_file(na, cnp_spool_boot(s), 0);
+	batch_file(nb, cnp_spool_boot(s), 1);
+
+	/* Owner 0 takes a and acknowledges it: a stays for owner 1. */
+	struct cnp_spool_entry e;
+	CHECK_EQ(cnp_spool_checkout_for(s, 0, &e), CNP_OK);
+	CHECK_STR(e.name, na);
+	CHECK_EQ(cnp_spool_ack_for(s, na, 0), CNP_OK);
+	CHECK(exists(dir, na));
+	snprintf(m, sizeof(m), "%s.ack-0123abcd", na);
+	CHECK(exists(dir, m));
+	/* Owner 0's next is b; owner 1's is still a. */
+	CHECK_EQ(cnp_spool_checkout_for(s, 0, &e), CNP_OK);
+	CHECK_STR(e.name, nb);
+	cnp_spool_release(s, nb);
+	CHECK_EQ(cnp_spool_checkout_for(s, 1, &e), CNP_OK);
+	CHECK_STR(e.name, na);
+	cnp_spool_release(s, na);
+	cnp_spool_close(s);
+
+	/* After a restart the marker still says owner 0 has a. */
+	s = NULL;
+	CHECK_EQ(cnp_spool_open(&sc, &s), CNP_OK);
+	if (!s)
+		return;
+	CHECK_EQ(cnp_spool_set_owners(s, 2, tags), CNP_OK);
+	CHECK_EQ(cnp_spool_checkout_for(s, 0, &e), CNP_OK);
+	CHECK_STR(e.name, nb);
+	cnp_spool_release(s, nb);
+	/* Owner 1 acknowledges a: both have it, it leaves with its marker. */
+	CHECK_EQ(cnp_spool_checkout_for(s, 1, &e), CNP_OK);
+	CHECK_STR(e.name, na);
+	CHECK_EQ(cnp_spool_ack_for(s, na, 1), CNP_OK);
+	CHECK(!exists(dir, na));
+	CHECK(!exists(dir, m));
+	unsigned batches;
+	uint64_t bytes;
+	cnp_spool_usage(s, &batches, &bytes);
+	CHECK_EQ(batches, 1);
+	/* Back to one owner (failover): b leaves at its first acknowledgement. */
+	CHECK_EQ(cnp_spool_set_owners(s, 0, NULL), CNP_OK);
+	CHECK_EQ(cnp_spool_checkout(s, &e), CNP_OK);
+	CHECK_EQ(cnp_spool_ack_for(s, nb, 1), CNP_OK);
+	CHECK(!exists(dir, nb));
+	cnp_spool_close(s);
+	release_built(&a);
+	release_built(&b);
+}
+
 static void test_bad_dir(void)
 {
 	char file[512], dir[1024];
@@ -735,6 +803,7 @@ int main(void)
 	test_torn_frames_counted();
 	test_evict();
 	test_evict_priority();
+	test_mirror();
 	test_min_free();
 	test_bad_dir();
 	return check_finish();
