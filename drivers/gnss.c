@@ -77,6 +77,9 @@ struct gnss_source {
 	unsigned failed_attempts; /* since the last connection */
 	unsigned outage_logged;   /* the current outage was logged */
 	int devices;              /* in gpsd's last DEVICES report */
+	int watching;             /* devices when gpsd last answered the WATCH,
+	                             -1 before its answer */
+	int rewatched;            /* WATCH asked again since that answer */
 	uint64_t line_no;         /* lines of this connection */
 	unsigned malformed_logged;
 	int overlong;             /* skipping the rest of a too long line */
@@ -226,6 +229,8 @@ static void check_connected(struct gnss_source *s, uint64_t now)
 		return;
 	}
 	s->state = UP;
+	s->watching = -1;
+	s->rewatched = 0;
 	s->st.connects++;
 	s->line_len = 0;
 	s->overlong = 0;
@@ -464,7 +469,24 @@ static int on_line(struct gnss_source *s, char *line, size_t n, uint64_t rx_mono
 		/* gpsd answers the WATCH once its devices are open. */
 		cnp_info("gnss: %s is watching %d device%s for us", s->where, s->devices,
 		         s->devices == 1 ? "" : "s");
+		s->watching = s->devices;
+		s->rewatched = 0;
 		s->st.ignored++;
+	} else if (strcmp(cls->valuestring, "DEVICE") == 0) {
+		/* A receiver gpsd took on after answering our WATCH with none:
+		 * gpsd 3.22 does not open it for a watch made before, so ask
+		 * again (once per answer: the next answer counts it). */
+		s->st.ignored++;
+		if (s->watching == 0 && !s->rewatched) {
+			const size_t len = sizeof(WATCH) - 1;
+			ssize_t sent = s->sys.send(s->sys.ctx, s->fd, WATCH, len);
+			s->rewatched = 1;
+			if (sent < 0 || (size_t)sent != len)
+				cnp_warn("gnss: %s has a new device, and did not take a new WATCH "
+				         "request: its reports may wait for a reconnection", s->where);
+			else
+				cnp_info("gnss: %s has a new device: watching again", s->where);
+		}
 	} else if (strcmp(cls->valuestring, "ERROR") == 0) {
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "message");
 		cnp_warn("gnss: %s reports an error: %s", s->where,

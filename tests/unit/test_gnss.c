@@ -24,6 +24,7 @@ struct fake {
 	unsigned connects, closes;
 	int open;
 	char sent[256];
+	unsigned sends;       /* send calls */
 	const char *chunks[MAX_CHUNKS]; /* what recv hands out, one per call */
 	size_t chunk_len[MAX_CHUNKS];
 	unsigned n_chunks, next_chunk;
@@ -60,6 +61,7 @@ static ssize_t f_send(void *ctx, int fd, const void *buf, size_t len)
 	struct fake *f = ctx;
 	CHECK_EQ(fd, FAKE_FD);
 	snprintf(f->sent, sizeof(f->sent), "%.*s", (int)len, (const char *)buf);
+	f->sends++;
 	return (ssize_t)len;
 }
 
@@ -248,6 +250,8 @@ static void test_reports(void)
 	             "{\"class\":\"DEVICE\",\"path\":\"/dev/ttyACM0\"}\n");
 	drain(src, &f);
 	CHECK_STR(f.sent, "?WATCH={\"enable\":true,\"json\":true}\n");
+	/* gpsd watched no device for us, then took one on: asked again. */
+	CHECK_EQ(f.sends, 2);
 	struct cnp_gnss_stats st;
 	cnp_gnss_source_stats(src, &st);
 	CHECK_EQ(st.tpv, 2);
@@ -295,6 +299,22 @@ static void test_reports(void)
 	CHECK(g.d[find(&g, "GNSS.FixMode", 0)] == g.d[find(&g, "GNSS.FixMode", 1)]);
 	cnp_source_destroy(src);
 	CHECK_EQ(f.closes, 1);
+
+	/* Watching one device already: a DEVICE report asks nothing again;
+	 * and with none, a second DEVICE before gpsd answers asks once. */
+	struct fake f2 = {.mono = 1000000, .wall = 1700000000123456u};
+	struct got g2 = {0};
+	src = open_gnss(&f2, &g2, &ifs, 0);
+	push_str(&f2, "{\"class\":\"DEVICES\",\"devices\":[{\"path\":\"/dev/ttyACM0\"}]}\n"
+	              "{\"class\":\"WATCH\",\"enable\":true}\n"
+	              "{\"class\":\"DEVICE\",\"path\":\"/dev/ttyACM1\"}\n"
+	              "{\"class\":\"DEVICES\",\"devices\":[]}\n"
+	              "{\"class\":\"WATCH\",\"enable\":true}\n"
+	              "{\"class\":\"DEVICE\",\"path\":\"/dev/ttyACM0\"}\n"
+	              "{\"class\":\"DEVICE\",\"path\":\"/dev/ttyACM0\"}\n");
+	drain(src, &f2);
+	CHECK_EQ(f2.sends, 2);
+	cnp_source_destroy(src);
 }
 
 static void test_malformed(void)
