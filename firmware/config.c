@@ -853,7 +853,7 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 	if (upload) {
 		static const char *const uk[] = {"backoff_base_ms", "backoff_cap_ms",
 		                                 "connect_timeout_ms", "stall_timeout_ms", "policy",
-		                                 NULL};
+		                                 "max_bytes_per_s", NULL};
 		check_keys(c, upload, "$.upload", uk);
 		get_uint(c, upload, "backoff_base_ms", "$.upload.backoff_base_ms", 1, 3600000,
 		         &cfg->upload.backoff_base_ms);
@@ -865,6 +865,8 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 		         600000, &cfg->upload.connect_timeout_ms);
 		get_uint(c, upload, "stall_timeout_ms", "$.upload.stall_timeout_ms", 1000,
 		         600000, &cfg->upload.stall_timeout_ms);
+		get_uint(c, upload, "max_bytes_per_s", "$.upload.max_bytes_per_s", 100,
+		         1000000000, &cfg->upload.max_bytes_per_s);
 		char policy[16] = "";
 		get_string(c, upload, "policy", "$.upload.policy", policy, sizeof(policy), 0);
 		if (policy[0] && strcmp(policy, "failover") && strcmp(policy, "mirror"))
@@ -875,6 +877,7 @@ static int parse_root(struct ctx *c, const cJSON *root, struct cnp_config *cfg)
 	for (unsigned i = 0; i < cfg->n_endpoints; i++) {
 		cfg->endpoints[i].connect_timeout_ms = (long)cfg->upload.connect_timeout_ms;
 		cfg->endpoints[i].stall_timeout_ms = (long)cfg->upload.stall_timeout_ms;
+		cfg->endpoints[i].max_bytes_per_s = cfg->upload.max_bytes_per_s;
 	}
 
 	const cJSON *ops = object_at(c, root, "operations", "$.operations", 0);

@@ -61,6 +61,7 @@ struct cnp_endpoint_config {
 	 * own): HTTP connect and stall timeouts; 0: the defaults. */
 	long connect_timeout_ms;
 	long stall_timeout_ms;
+	uint64_t max_bytes_per_s; /* upload pace; 0: as fast as the link goes */
 };
 
 #define CNP_S3_DEFAULT_MULTIPART_THRESHOLD (8u * 1024u * 1024u)

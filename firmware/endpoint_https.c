@@ -51,6 +51,7 @@ void cnp_endpoint_http_config(const struct cnp_endpoint_config *cfg, const atomi
 	hc->allow_insecure = cfg->allow_insecure;
 	hc->connect_timeout_ms = cfg->connect_timeout_ms;
 	hc->stall_timeout_ms = cfg->stall_timeout_ms;
+	hc->max_send_bytes_per_s = cfg->max_bytes_per_s;
 	hc->cancel = cancel;
 }
 

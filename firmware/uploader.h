@@ -43,6 +43,9 @@ struct cnp_uploader_config {
 	 * each endpoint's config by the loader); 0: the defaults. */
 	uint64_t connect_timeout_ms;
 	uint64_t stall_timeout_ms;
+	/* Upload pace of every https:// and s3:// transfer, bytes of request
+	 * body per second (libcurl's send-speed limit); 0: none. */
+	uint64_t max_bytes_per_s;
 	/* "policy": 0 failover (a batch goes to the first endpoint that takes
 	 * it), 1 mirror (to every endpoint, each tracked in the spool). */
 	int mirror;

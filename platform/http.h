@@ -26,6 +26,8 @@ struct cnp_http_config {
 	long stall_timeout_ms;       /* abort when no byte moves for this long;
 	                                0: the default (CNP_HTTP_STALL_MS) */
 	int allow_insecure;          /* nonzero: plain http:// URLs accepted */
+	unsigned long long max_send_bytes_per_s; /* upload pace (libcurl's
+	                                CURLOPT_MAX_SEND_SPEED_LARGE); 0: none */
 	const atomic_int *cancel;    /* optional: nonzero aborts a transfer */
 };
 

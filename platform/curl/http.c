@@ -108,6 +108,7 @@ struct cnp_http {
 	char *client_key;
 	long connect_timeout_ms;
 	long stall_timeout_ms;
+	unsigned long long max_send_bytes_per_s;
 	int allow_insecure;
 	const atomic_int *cancel;
 };
@@ -162,6 +163,7 @@ struct cnp_http *cnp_http_create(const struct cnp_http_config *config)
 	h->stall_timeout_ms =
 		config->stall_timeout_ms > 0 ? config->stall_timeout_ms : CNP_HTTP_STALL_MS;
 	h->allow_insecure = config->allow_insecure;
+	h->max_send_bytes_per_s = config->max_send_bytes_per_s;
 	h->cancel = config->cancel;
 	return h;
 fail:
@@ -464,6 +466,9 @@ int cnp_http_send(struct cnp_http *h, const struct cnp_http_request *req,
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
 	                 (h->stall_timeout_ms + 999) / 1000);
+	if (h->max_send_bytes_per_s)
+		curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE,
+		                 (curl_off_t)h->max_send_bytes_per_s);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);

@@ -123,7 +123,8 @@ static const char full_config[] =
 	"     \"ca_file\": \"/etc/ssl/ca.pem\"}\n"
 	"  ],\n"
 	"  \"upload\": {\"backoff_base_ms\": 250, \"backoff_cap_ms\": 30000,\n"
-	"             \"connect_timeout_ms\": 4000, \"stall_timeout_ms\": 7000}\n"
+	"             \"connect_timeout_ms\": 4000, \"stall_timeout_ms\": 7000,\n"
+	"             \"max_bytes_per_s\": 8000}\n"
 	"}\n";
 
 static void test_full(void)
@@ -164,6 +165,7 @@ static void test_full(void)
 	for (unsigned i = 0; i < 3; i++) {
 		CHECK_EQ(cfg.endpoints[i].connect_timeout_ms, 4000);
 		CHECK_EQ(cfg.endpoints[i].stall_timeout_ms, 7000);
+		CHECK_EQ(cfg.endpoints[i].max_bytes_per_s, 8000);
 	}
 	/* Valid, but plain http is worth a warning; no error lines. */
 	CHECK_CONTAINS(log, "allow_insecure");
@@ -416,6 +418,10 @@ static const struct bad_case bad_cases[] = {
 	 CNP_ERR_CONFIG, "$.upload.policy", "\"failover\" or \"mirror\""},
 	{"stall_timeout_ms below a second", {.extra = "\"upload\": {\"stall_timeout_ms\": 500}"},
 	 CNP_ERR_CONFIG, "$.upload.stall_timeout_ms", NULL},
+	{"max_bytes_per_s of zero", {.extra = "\"upload\": {\"max_bytes_per_s\": 0}"},
+	 CNP_ERR_CONFIG, "$.upload.max_bytes_per_s", NULL},
+	{"max_bytes_per_s not a number", {.extra = "\"upload\": {\"max_bytes_per_s\": \"64k\"}"},
+	 CNP_ERR_CONFIG, "$.upload.max_bytes_per_s", NULL},
 	{"connect_timeout_ms a string", {.extra = "\"upload\": {\"connect_timeout_ms\": \"5s\"}"},
 	 CNP_ERR_CONFIG, "$.upload.connect_timeout_ms", NULL},
 	{"duplicate root key",
