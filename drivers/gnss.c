@@ -209,6 +209,17 @@ static void try_connect(struct gnss_source *s, uint64_t now)
 	s->connect_mono = now;
 }
 
+/* Sends the WATCH request. Returns 0 once all of it is sent, else the
+ * errno to report (EMSGSIZE for a short send). */
+static int send_watch(struct gnss_source *s)
+{
+	const size_t len = sizeof(WATCH) - 1;
+	ssize_t n = s->sys.send(s->sys.ctx, s->fd, WATCH, len);
+	if (n < 0)
+		return errno;
+	return (size_t)n == len ? 0 : EMSGSIZE;
+}
+
 /* CONNECTING: once up, asks for the JSON reports. */
 static void check_connected(struct gnss_source *s, uint64_t now)
 {
@@ -222,10 +233,9 @@ static void check_connected(struct gnss_source *s, uint64_t now)
 			hang_up(s, now, "did not answer within 5 s", 0);
 		return;
 	}
-	const size_t len = sizeof(WATCH) - 1;
-	ssize_t n = s->sys.send(s->sys.ctx, s->fd, WATCH, len);
-	if (n < 0 || (size_t)n != len) {
-		hang_up(s, now, "did not take the WATCH request", n < 0 ? errno : EMSGSIZE);
+	int err = send_watch(s);
+	if (err) {
+		hang_up(s, now, "did not take the WATCH request", err);
 		return;
 	}
 	s->state = UP;
@@ -478,10 +488,8 @@ static int on_line(struct gnss_source *s, char *line, size_t n, uint64_t rx_mono
 		 * again (once per answer: the next answer counts it). */
 		s->st.ignored++;
 		if (s->watching == 0 && !s->rewatched) {
-			const size_t len = sizeof(WATCH) - 1;
-			ssize_t sent = s->sys.send(s->sys.ctx, s->fd, WATCH, len);
 			s->rewatched = 1;
-			if (sent < 0 || (size_t)sent != len)
+			if (send_watch(s) != 0)
 				cnp_warn("gnss: %s has a new device, and did not take a new WATCH "
 				         "request: its reports may wait for a reconnection", s->where);
 			else
