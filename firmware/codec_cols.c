@@ -592,8 +592,8 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 			order[fill[rank[r[i].stream]]++] = (uint32_t)i;
 		cnp_free(fill);
 	}
-	/* Codec 5: checksums and counters are found and coded in place here,
-	 * and restored after the payloads are coded (no failure in between). */
+	/* Codec 5: checksums and counters are found and coded in place here
+	 * (no failure until compression; see there). */
 	if (e->checksums) {
 		for (unsigned s = 0; s < e->nstreams; s++)
 			detect_checksum(&e->streams[sorted[s]], r, e->buf, off, order + start[s],
@@ -738,7 +738,7 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 
 	/* Payloads: per stream, a move-to-front symbol per frame, then the new
 	 * payloads as differences to the previous payload, column-major; with
-	 * their checksum bits zero while coded (codec 5), restored after. */
+	 * their checksum bits zero while coded (codec 5). */
 	for (unsigned s = 0; s < e->nstreams; s++) {
 		unsigned L = e->streams[sorted[s]].maxlen;
 		if (L == 0)
@@ -808,16 +808,17 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 		}
 	}
 
-	if (e->checksums)
-		checksums_apply(e, sorted, start, order, off, 1);
-
+	/* The encoder's frames are dropped on success, so the coded checksums
+	 * and counters are restored only if compression fails: the frames stay
+	 * as they came for the next attempt. */
 	size_t zcap = cnp_zlib_bound(o.len);
 	zbuf = cnp_malloc(zcap);
-	if (!zbuf)
+	rc = zbuf ? cnp_zlib_compress(o.p, o.len, e->level, zbuf, zcap, out_len) : CNP_ERR_NOMEM;
+	if (rc != CNP_OK) {
+		if (e->checksums)
+			checksums_apply(e, sorted, start, order, off, 1);
 		goto out;
-	rc = cnp_zlib_compress(o.p, o.len, e->level, zbuf, zcap, out_len);
-	if (rc != CNP_OK)
-		goto out;
+	}
 	*out = zbuf;
 	zbuf = NULL;
 	*raw_len = o.len;
