@@ -86,7 +86,9 @@ int cnp_obd_vin(const uint8_t *resp, size_t len, char out[18])
 		return CNP_ERR_INVAL;
 	const uint8_t *v = resp + len - 17;
 	for (int i = 0; i < 17; i++) {
-		if (v[i] < 0x21 || v[i] > 0x7E)
+		/* Printable, and nothing JSON would need escaped: the VIN goes
+		 * into an event's JSON as it is (a VIN has only A-Z and 0-9). */
+		if (v[i] < 0x21 || v[i] > 0x7E || v[i] == '"' || v[i] == '\\')
 			return CNP_ERR_INVAL;
 		out[i] = (char)v[i];
 	}

@@ -431,6 +431,11 @@ static void test_formulas(void)
 	         CNP_ERR_INVAL);
 	CHECK_EQ(cnp_obd_vin((const uint8_t *)"\x49\x02\x01" "1HGCM82633A00435\x01", 20, vin),
 	         CNP_ERR_INVAL);
+	/* Characters that would break the event's JSON (found by fuzz_poll). */
+	CHECK_EQ(cnp_obd_vin((const uint8_t *)"\x49\x02\x01" "1HGCM8\"633A004352", 20, vin),
+	         CNP_ERR_INVAL);
+	CHECK_EQ(cnp_obd_vin((const uint8_t *)"\x49\x02\x01" "1HGCM8\\633A004352", 20, vin),
+	         CNP_ERR_INVAL);
 }
 
 static void test_physical_11bit(void)
