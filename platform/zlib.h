@@ -21,6 +21,16 @@ int cnp_zlib_compress(const void *in, size_t in_len, int level, uint8_t *out,
                       size_t out_cap, size_t *out_len);
 
 /*
+ * As cnp_zlib_compress, but ends a deflate block at each offset of
+ * ends[0..nends) (ascending; offsets outside (0, in_len) are skipped), so
+ * that parts of different statistics get Huffman codes of their own. The
+ * stream is an ordinary zlib stream. out_cap should allow
+ * cnp_zlib_bound(in_len) + 8 per offset.
+ */
+int cnp_zlib_compress_blocks(const void *in, size_t in_len, const size_t *ends, unsigned nends,
+                             int level, uint8_t *out, size_t out_cap, size_t *out_len);
+
+/*
  * Decompresses a complete zlib stream into out[0..out_cap). Succeeds only if
  * the stream ends exactly at in_len and fits in out_cap.
  * @retval CNP_ERR_CORRUPT  not a valid or complete zlib stream, trailing

@@ -14,6 +14,12 @@ size_t cnp_zlib_bound(size_t len)
 int cnp_zlib_compress(const void *in, size_t in_len, int level, uint8_t *out,
                       size_t out_cap, size_t *out_len)
 {
+	return cnp_zlib_compress_blocks(in, in_len, NULL, 0, level, out, out_cap, out_len);
+}
+
+int cnp_zlib_compress_blocks(const void *in, size_t in_len, const size_t *ends, unsigned nends,
+                             int level, uint8_t *out, size_t out_cap, size_t *out_len)
+{
 	if (in_len > UINT_MAX || out_cap > UINT_MAX)
 		return CNP_ERR_TOOBIG;
 	z_stream zs = {0};
@@ -21,13 +27,27 @@ int cnp_zlib_compress(const void *in, size_t in_len, int level, uint8_t *out,
 	if (zrc != Z_OK)
 		return zrc == Z_MEM_ERROR ? CNP_ERR_NOMEM : CNP_ERR_INVAL;
 	zs.next_in = (Bytef *)(uintptr_t)in;
-	zs.avail_in = (uInt)in_len;
 	zs.next_out = out;
 	zs.avail_out = (uInt)out_cap;
-	zrc = deflate(&zs, Z_FINISH);
+	size_t done = 0;
+	int rc = CNP_OK;
+	for (unsigned i = 0; i < nends && rc == CNP_OK; i++) {
+		if (ends[i] <= done || ends[i] >= in_len)
+			continue; /* an empty part or the end: no block of its own */
+		zs.avail_in = (uInt)(ends[i] - done);
+		zrc = deflate(&zs, Z_BLOCK);
+		if (zrc != Z_OK || zs.avail_in != 0 || zs.avail_out == 0)
+			rc = CNP_ERR_FULL;
+		done = ends[i];
+	}
+	if (rc == CNP_OK) {
+		zs.avail_in = (uInt)(in_len - done);
+		zrc = deflate(&zs, Z_FINISH);
+		rc = zrc == Z_STREAM_END ? CNP_OK : CNP_ERR_FULL;
+	}
 	*out_len = zs.total_out;
 	deflateEnd(&zs);
-	return zrc == Z_STREAM_END ? CNP_OK : CNP_ERR_FULL;
+	return rc;
 }
 
 int cnp_zlib_decompress(const void *in, size_t in_len, uint8_t *out,

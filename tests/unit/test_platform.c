@@ -76,6 +76,35 @@ static void test_zlib(void)
 	free(out);
 }
 
+/* Deflate blocks cut where the statistics change: two halves drawn from
+ * two disjoint 64-letter alphabets need 6 bits a letter with a Huffman code
+ * each, 7 with one code for both (16,000 letters: zlib's own buffer would
+ * end a block only after 16,384). Offsets out of range or repeated are
+ * skipped; the result is an ordinary zlib stream. */
+static void test_zlib_blocks(void)
+{
+	size_t n = 16000;
+	uint8_t *in = malloc(n), *z = malloc(cnp_zlib_bound(n) + 64), *out = malloc(n);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		in[i] = (uint8_t)((i < n / 2 ? 0 : 128) + (x >> 24) % 64);
+	}
+	size_t one = 0, two = 0, olen = 0;
+	size_t ends[] = {0, n / 2, n / 2, n, n + 5};
+	CHECK_EQ(cnp_zlib_compress(in, n, 6, z, cnp_zlib_bound(n), &one), CNP_OK);
+	CHECK_EQ(cnp_zlib_compress_blocks(in, n, ends, 5, 6, z, cnp_zlib_bound(n) + 40, &two),
+	         CNP_OK);
+	CHECK(two + n / 16 < one); /* about 1 bit a letter less */
+	CHECK_EQ(cnp_zlib_decompress(z, two, out, n, &olen), CNP_OK);
+	CHECK_EQ(olen, n);
+	CHECK(memcmp(in, out, n) == 0);
+	CHECK_EQ(cnp_zlib_compress_blocks(in, n, ends, 5, 6, z, 100, &two), CNP_ERR_FULL);
+	free(in);
+	free(z);
+	free(out);
+}
+
 static int count_cb(const char *name, void *arg)
 {
 	(void)name;
@@ -166,6 +195,7 @@ int main(void)
 {
 	test_sha256();
 	test_zlib();
+	test_zlib_blocks();
 	test_fs();
 	test_threads();
 	return check_finish();
