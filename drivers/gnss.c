@@ -28,11 +28,14 @@
 /* Longest report line kept (gpsd's longest, a SKY with many satellites,
  * is a few KiB); a longer one is counted malformed and skipped. */
 #define LINE_MAX_BYTES 16384
-/* One read() takes at most this much (a few reports), so that the agent
- * cuts batches by the samples' age even when gpsd has a backlog. */
-#define RECV_CHUNK 1024
-#define RECVS_PER_READ 2
-#define POLL_US 20000u          /* how often to look again when idle */
+/* One read() takes at most this much (less than a second of gpsd's
+ * reports at 1 Hz), so that the agent, which looks at the batch's age
+ * between reads, cuts batches within a report of their age even when gpsd
+ * has a backlog (a replay): a batch then spans as long as it would live. */
+#define RECV_CHUNK 256
+#define RECVS_PER_READ 1
+#define POLL_US 20000u          /* how often to look again while connecting */
+#define IDLE_US 1000000u        /* connected: the agent sleeps on the socket */
 #define BACKOFF_MIN_MS 100u
 #define CONNECT_TIMEOUT_US 5000000u
 #define MALFORMED_LOGGED 5u     /* per connection; the rest are counted */
@@ -593,7 +596,25 @@ static int gnss_read(struct cnp_source *src, struct cnp_frame *frames, size_t ma
 			break;
 		*wait_us = 0; /* more may be waiting */
 	}
+	if (s->state == UP && *wait_us) {
+		/* Connected and drained: the agent waits on the socket
+		 * (wait_fds); only the end of duration_s needs a clock. */
+		*wait_us = IDLE_US;
+		if (s->end_mono && s->end_mono - now < *wait_us)
+			*wait_us = s->end_mono - now;
+	}
 	return CNP_OK;
+}
+
+/* The socket while connected: readable when gpsd sends (or hangs up).
+ * While down or connecting, read()'s *wait_us paces the attempts. */
+static unsigned gnss_wait_fds(const struct cnp_source *src, int *fds, unsigned max)
+{
+	const struct gnss_source *s = (const struct gnss_source *)src;
+	if (s->state != UP || max == 0)
+		return 0;
+	fds[0] = s->fd;
+	return 1;
 }
 
 static void gnss_destroy(struct cnp_source *src)
@@ -608,6 +629,7 @@ static const struct cnp_source_ops gnss_ops = {
 	.type = "gnss",
 	.read = gnss_read,
 	.destroy = gnss_destroy,
+	.wait_fds = gnss_wait_fds,
 };
 
 void cnp_gnss_source_stats(const struct cnp_source *src, struct cnp_gnss_stats *st)

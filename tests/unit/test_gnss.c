@@ -480,6 +480,60 @@ static void test_duration_and_errors(void)
 	CHECK_EQ(f.closes, 1);
 }
 
+/* wait_fds: the socket while connected (the agent sleeps on it), nothing
+ * while down or connecting; a drained connection asks to be read again
+ * only after a long wait (or at the end of duration_s), a backlog at once,
+ * and a read takes less than a second of reports. */
+static uint64_t read_wait(struct cnp_source *src)
+{
+	struct cnp_frame fr[1];
+	size_t n = 0;
+	uint64_t w = 0;
+	CHECK_EQ(src->ops->read(src, fr, 1, &n, &w), CNP_OK);
+	return w;
+}
+
+static void test_wait_fds(void)
+{
+	struct fake f = {.mono = 1000000, .pending = 1};
+	struct got g = {0};
+	struct cnp_ifaces ifs;
+	struct cnp_source *src = open_gnss(&f, &g, &ifs, 10);
+	int fds[2] = {-1, -1};
+	CHECK(src->ops->wait_fds != NULL);
+	CHECK_EQ(src->ops->wait_fds(src, fds, 2), 0); /* not connected yet */
+	CHECK(read_wait(src) <= 20000u);              /* connecting: looks again soon */
+	CHECK_EQ(src->ops->wait_fds(src, fds, 2), 0);
+	f.pending = 0;
+	CHECK(read_wait(src) >= 1000000u); /* up, nothing sent: sleeps on the socket */
+	CHECK_EQ(src->ops->wait_fds(src, fds, 2), 1);
+	CHECK_EQ(fds[0], FAKE_FD);
+	CHECK_EQ(fds[1], -1);
+	CHECK_EQ(src->ops->wait_fds(src, fds, 0), 0);
+	/* A backlog of 4 reports: each read takes at most 256 bytes. */
+	char backlog[4 * sizeof(TPV)];
+	snprintf(backlog, sizeof(backlog), "%s%s%s%s", TPV, TPV, TPV, TPV);
+	push_str(&f, backlog);
+	CHECK_EQ(read_wait(src), 0);
+	CHECK_EQ(f.chunk_off, 256);
+	unsigned reads = 1;
+	while (f.next_chunk < f.n_chunks && reads < 100) {
+		read_wait(src);
+		reads++;
+	}
+	CHECK_EQ(reads, (strlen(backlog) + 255) / 256);
+	CHECK_EQ(count(&g, "Vehicle.CurrentLocation.Latitude"), 4);
+	/* Near the end of duration_s the wait ends with it. */
+	f.mono = 1000000 + 10000000 - 300000;
+	CHECK_EQ(read_wait(src), 300000u);
+	/* gpsd gone: no descriptor until connected again. */
+	f.hang_up = 1;
+	read_wait(src);
+	CHECK(!f.open);
+	CHECK_EQ(src->ops->wait_fds(src, fds, 2), 0);
+	cnp_source_destroy(src);
+}
+
 int main(void)
 {
 	test_reports();
@@ -487,5 +541,6 @@ int main(void)
 	test_partial_lines();
 	test_reconnect();
 	test_duration_and_errors();
+	test_wait_fds();
 	return check_finish();
 }
