@@ -75,6 +75,7 @@ struct cnp_agent {
 	struct cnp_capture *capture; /* NULL: raw capture */
 	struct cnp_poller *poller;   /* NULL: no active polling */
 	struct cnp_poll_stats poll_sealed; /* as of the last sealed batch */
+	struct cnp_tp_stats tp_sealed[2];  /* transport (ISO-TP, J1939), likewise */
 	uint64_t opened_mono; /* when the open batch got its first frame */
 	uint64_t first_ts;    /* capture time of that frame */
 	uint64_t max_ts;      /* latest capture time in the open batch */
@@ -397,6 +398,12 @@ static int seal(struct cnp_agent *a)
 		info.poll_timeouts = ps.timeouts - a->poll_sealed.timeouts;
 		info.poll_negative = ps.negative - a->poll_sealed.negative;
 	}
+	struct cnp_tp_stats tp[2];
+	info.has_transport = cnp_capture_transport(a->capture, &tp[0], &tp[1]);
+	if (info.has_transport) {
+		cnp_tp_stats_since(&tp[0], &a->tp_sealed[0], &info.tp_isotp);
+		cnp_tp_stats_since(&tp[1], &a->tp_sealed[1], &info.tp_j1939);
+	}
 	int rc = cnp_batch_writer_finish(a->writer, &info, &a->pending, &a->pending_len,
 	                                 a->pending_digest);
 	if (rc != CNP_OK) {
@@ -406,6 +413,8 @@ static int seal(struct cnp_agent *a)
 	a->malformed_reported = malformed;
 	a->kernel_reported = kernel;
 	a->poll_sealed = ps;
+	if (info.has_transport)
+		memcpy(a->tp_sealed, tp, sizeof(tp));
 	for (int r = 0; r < CNP_DROP_REASONS; r++)
 		a->ops.dropped[r] += info.dropped[r];
 	a->pending_seq = info.seq;

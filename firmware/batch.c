@@ -181,6 +181,11 @@ static cJSON *build_manifest(const struct cnp_batch_writer *w,
 	     cnp_json_add_uint(po, "timeouts", info->poll_timeouts) ||
 	     cnp_json_add_uint(po, "negative", info->poll_negative)))
 		goto fail;
+	cJSON *tp = NULL;
+	if (info->has_transport &&
+	    (!(tp = cJSON_AddObjectToObject(m, "transport")) ||
+	     cnp_tp_stats_json(tp, &info->tp_isotp, &info->tp_j1939, 0) != CNP_OK))
+		goto fail;
 	if (!cJSON_AddStringToObject(m, "codec", w->codec->name) ||
 	    !cJSON_AddStringToObject(m, "agent", "canopy " CANOPY_VERSION))
 		goto fail;

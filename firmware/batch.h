@@ -18,6 +18,7 @@
 #include "firmware/frame.h"
 #include "firmware/iface.h"
 #include "firmware/sigcodec.h"
+#include "firmware/transport.h"
 #include "platform/crypto.h"
 
 #include <stddef.h>
@@ -94,6 +95,11 @@ struct cnp_batch_info {
 	 * positive responses, timeouts, negative responses. */
 	int has_polling;
 	uint64_t poll_requests, poll_responses, poll_timeouts, poll_negative;
+	/* Passive transport reassembly since the previous batch, written to
+	 * the manifest as "transport" when has_transport (docs/TRANSPORT.md):
+	 * messages reassembled and sessions broken, by reason. */
+	int has_transport;
+	struct cnp_tp_stats tp_isotp, tp_j1939;
 	/* How much the batch matters when the spool is full (the highest
 	 * priority of the collection schemes' events it holds; 0 without
 	 * events): written to the manifest as "priority" when not 0. */

@@ -227,18 +227,8 @@ int cnp_status_to_json(const struct cnp_status *st, char **out)
 		add_uint(po, "unexpected", st->poll_unexpected, &ok);
 	}
 	cJSON *tp = st->transport ? add_obj(root, "transport", &ok) : NULL;
-	for (int k = 0; tp && k < 2; k++) {
-		const struct cnp_tp_stats *ts = k ? &st->j1939 : &st->isotp;
-		cJSON *o = add_obj(tp, k ? "j1939" : "isotp", &ok);
-		if (!o)
-			break;
-		add_uint(o, "messages", ts->messages, &ok);
-		if (!k)
-			add_uint(o, "flow_control", ts->flow_control, &ok);
-		cJSON *br = add_obj(o, "broken", &ok);
-		for (int r = 0; br && r < CNP_TP_REASONS; r++)
-			add_uint(br, cnp_tp_reason_name(r), ts->broken[r], &ok);
-	}
+	if (tp && cnp_tp_stats_json(tp, &st->isotp, &st->j1939, 1) != CNP_OK)
+		ok = 0;
 	cJSON *eps = cJSON_AddArrayToObject(root, "endpoints");
 	if (!eps)
 		ok = 0;

@@ -2,6 +2,7 @@
 
 #include "firmware/alloc.h"
 #include "firmware/error.h"
+#include "firmware/json.h"
 
 #include <string.h>
 
@@ -518,5 +519,34 @@ int cnp_tp_frame(struct cnp_tp *t, const struct cnp_frame *f, const struct cnp_i
 		return isotp_frame(t, cfg, f, cb, arg);
 	if (cfg->j1939 && j1939_tp_id(f))
 		return j1939_frame(t, f, cb, arg);
+	return CNP_OK;
+}
+
+void cnp_tp_stats_since(const struct cnp_tp_stats *now, const struct cnp_tp_stats *then,
+                        struct cnp_tp_stats *out)
+{
+	out->messages = now->messages - then->messages;
+	out->flow_control = now->flow_control - then->flow_control;
+	for (int r = 0; r < CNP_TP_REASONS; r++)
+		out->broken[r] = now->broken[r] - then->broken[r];
+}
+
+int cnp_tp_stats_json(void *obj, const struct cnp_tp_stats *isotp,
+                      const struct cnp_tp_stats *j1939, int full)
+{
+	for (int k = 0; k < 2; k++) {
+		const struct cnp_tp_stats *ts = k ? j1939 : isotp;
+		cJSON *o = cJSON_AddObjectToObject(obj, k ? "j1939" : "isotp");
+		if (!o || cnp_json_add_uint(o, "messages", ts->messages) != CNP_OK ||
+		    (full && !k && cnp_json_add_uint(o, "flow_control", ts->flow_control) != CNP_OK))
+			return CNP_ERR_NOMEM;
+		cJSON *br = cJSON_AddObjectToObject(o, "broken");
+		if (!br)
+			return CNP_ERR_NOMEM;
+		for (int r = 0; r < CNP_TP_REASONS; r++)
+			if ((full || ts->broken[r]) &&
+			    cnp_json_add_uint(br, reason_names[r], ts->broken[r]) != CNP_OK)
+				return CNP_ERR_NOMEM;
+	}
 	return CNP_OK;
 }

@@ -127,6 +127,23 @@ void cnp_tp_tick(struct cnp_tp *t, uint64_t ts_us);
 void cnp_tp_stats(const struct cnp_tp *t, struct cnp_tp_stats *isotp,
                   struct cnp_tp_stats *j1939);
 
+/* Counters of `now` minus those of `then` (taken earlier): what happened
+ * between two snapshots, as each batch's manifest reports it. */
+void cnp_tp_stats_since(const struct cnp_tp_stats *now, const struct cnp_tp_stats *then,
+                        struct cnp_tp_stats *out);
+
+/*
+ * Adds {"isotp": {...}, "j1939": {...}} to `obj` (a cJSON object; void *
+ * so that this header needs no cJSON): per protocol "messages" and
+ * "broken" by reason name. `full` (the status file): every reason, and
+ * ISO-TP's "flow_control"; otherwise (a batch's manifest) only the reasons
+ * that are not 0, a reader taking a missing one as 0.
+ * @retval CNP_OK
+ * @retval CNP_ERR_NOMEM
+ */
+int cnp_tp_stats_json(void *obj, const struct cnp_tp_stats *isotp,
+                      const struct cnp_tp_stats *j1939, int full);
+
 /* Sessions open now. */
 unsigned cnp_tp_open(const struct cnp_tp *t);
 

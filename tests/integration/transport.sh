@@ -56,9 +56,11 @@ JSON
     2>"$dir/agent.log"
 }
 
-# same_counts LABEL DIR PROTO WANT.json: the status file's transport counters.
+# same_counts LABEL DIR PROTO WANT.json: the status file's transport counters,
+# and the sums of the "transport" objects of the batches' manifests (each
+# batch counts what happened since the one before; a reason absent is 0).
 same_counts() {
-  local label=$1 dir=$2 proto=$3 want=$4 got
+  local label=$1 dir=$2 proto=$3 want=$4 got sums
   got=$("$py" - "$dir/status.json" "$proto" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1]))
@@ -66,11 +68,37 @@ t = st.get("transport", {}).get(sys.argv[2])
 print(json.dumps({"messages": t["messages"], "broken": t["broken"]}, sort_keys=True) if t else "none")
 PY
 )
+  sums=$("$py" - "$dir/bucket" "$proto" "$want" <<'PY'
+import glob, json, os, struct, sys
+want = json.load(open(sys.argv[3]))
+tot = {"messages": 0, "broken": {r: 0 for r in want["broken"]}}
+batches = with_tp = 0
+for path in glob.glob(os.path.join(sys.argv[1], "**", "*.cnp"), recursive=True):
+    b = open(path, "rb").read()
+    (n,) = struct.unpack_from("<I", b, 8)
+    m = json.loads(b[16:16 + n])
+    batches += 1
+    t = m.get("transport", {}).get(sys.argv[2])
+    if t is None:
+        continue
+    with_tp += 1
+    tot["messages"] += t["messages"]
+    for r, v in t["broken"].items():
+        tot["broken"][r] = tot["broken"].get(r, 0) + v
+print(json.dumps(tot, sort_keys=True) if batches and with_tp == batches else
+      "%d of %d batches with transport counters" % (with_tp, batches))
+PY
+)
   want=$("$py" -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])), sort_keys=True))' "$want")
   if [[ "$got" == "$want" ]]; then
     t_pass "$label: counts as expected: $got"
   else
     t_fail "$label: counts $got, expected $want"
+  fi
+  if [[ "$sums" == "$want" ]]; then
+    t_pass "$label: every batch's manifest counts its part, together the same"
+  else
+    t_fail "$label: the manifests' transport counters add up to $sums, expected $want"
   fi
 }
 
@@ -116,8 +144,9 @@ fi
 dir=$work/j1939-off
 if run_agent "$dir" signals "$work/j1939/j1939.log" \
     "{\"interface\": \"can0\", \"path\": \"$work/j1939/j1939.dbc\"}"; then
-  if grep -q '"transport"' "$dir/status.json"; then
-    t_fail "j1939 off: the status file reports transport counters"
+  if grep -q '"transport"' "$dir/status.json" ||
+     grep -rqa '"transport"' --include='*.cnp' "$dir/bucket"; then
+    t_fail "j1939 off: the status file or a manifest reports transport counters"
   else
     t_pass "j1939 off: no reassembly unless configured"
   fi

@@ -6,6 +6,8 @@
 #include "check.h"
 
 #include "firmware/alloc.h"
+#include "firmware/batch.h"
+#include "firmware/codec.h"
 #include "firmware/error.h"
 #include "firmware/transport.h"
 
@@ -534,8 +536,61 @@ static void test_slots(void)
 	CHECK(strcmp(cnp_tp_reason_name(CNP_TP_NO_SLOT), "no_slot") == 0);
 }
 
+/* The counters in a batch's manifest: what happened since the previous
+ * batch (cnp_tp_stats_since), only the broken reasons that are not 0. */
+static void test_manifest(void)
+{
+	struct cnp_tp_stats then = {.messages = 5, .flow_control = 2}, now = then, iso, j;
+	now.messages = 9;
+	now.flow_control = 3;
+	now.broken[CNP_TP_MISSING] = 2;
+	then.broken[CNP_TP_STRAY] = 1;
+	now.broken[CNP_TP_STRAY] = 1;
+	cnp_tp_stats_since(&now, &then, &iso);
+	CHECK_EQ(iso.messages, 4);
+	CHECK_EQ(iso.flow_control, 1);
+	CHECK_EQ(iso.broken[CNP_TP_MISSING], 2);
+	CHECK_EQ(iso.broken[CNP_TP_STRAY], 0);
+	memset(&j, 0, sizeof(j));
+	j.messages = 7;
+	j.broken[CNP_TP_TIMEOUT] = 1;
+	struct cnp_ifaces ifs;
+	cnp_ifaces_init(&ifs);
+	for (int with = 0; with < 2; with++) {
+		struct cnp_batch_writer *w = NULL;
+		CHECK_EQ(cnp_batch_writer_create(&w, &cnp_codec_cols_ck_zlib, 65536, 6), CNP_OK);
+		if (!w)
+			return;
+		struct cnp_batch_info info = {.vehicle = "car-1", .spool_id = "0123456789abcdef",
+		                              .ifaces = &ifs, .has_transport = with,
+		                              .tp_isotp = iso, .tp_j1939 = j};
+		uint8_t *out = NULL, digest[CNP_SHA256_LEN];
+		size_t len = 0;
+		CHECK_EQ(cnp_batch_writer_finish(w, &info, &out, &len, digest), CNP_OK);
+		/* The manifest: after the 16-byte header, its length at byte 8
+		 * (docs/FORMAT.md). */
+		char manifest[4096];
+		size_t m = out ? (size_t)out[8] | (size_t)out[9] << 8 | (size_t)out[10] << 16 |
+		                         (size_t)out[11] << 24
+		               : 0;
+		size_t n = m < sizeof(manifest) - 1 && 16 + m <= len ? m : 0;
+		if (n)
+			memcpy(manifest, out + 16, n);
+		manifest[n] = 0;
+		if (with)
+			CHECK_CONTAINS(manifest, "\"transport\":{\"isotp\":{\"messages\":4,"
+			                         "\"broken\":{\"missing_frame\":2}},"
+			                         "\"j1939\":{\"messages\":7,\"broken\":{\"timeout\":1}}}");
+		else
+			CHECK(strstr(manifest, "transport") == NULL);
+		cnp_free(out);
+		cnp_batch_writer_destroy(w);
+	}
+}
+
 int main(void)
 {
+	test_manifest();
 	test_isotp_whole();
 	test_isotp_broken();
 	test_isotp_fd();
