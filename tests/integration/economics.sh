@@ -19,7 +19,7 @@ t_mktemp_dir work economics
 build=$(dirname -- "$CANOPY_BIN")
 t_expect "prices are required" 2 'required' -- "$repo/scripts/economics" --build "$build"
 if ! "$repo/scripts/economics" --build "$build" --cell-usd-per-gb 2 \
-    --storage-usd-per-gb-month 0.5 --fleet 1000 --sim-seconds 20 --out "$work" \
+    --storage-usd-per-gb-month 0.5 --fleet 1000 --sim-seconds 20 --gnss-seconds 60 --out "$work" \
     >"$work/out.log" 2>&1; then
   t_die "scripts/economics failed: $(tail -n 5 "$work/out.log")"
 fi
@@ -40,6 +40,36 @@ if awk -F'|' '/^\| sim-.* MB \|/ { t = $4 + 0; c = $6 + 0; if (!(c > 0 && c < t)
   t_pass "page: every simulator row, bytes and costs consistent"
 else
   t_fail "page numbers inconsistent: $(grep '^| sim-' "$page" | head -n 4)"
+fi
+# Sources beside CAN: GNSS always (python3's stand-in gpsd), UDS polling
+# when the Leaf trace is there. Alone above added above zero; bytes per
+# sample = added / samples; GB / month = added x 50 h; fleet = GB x 2.5 x 1000.
+extra_rows() {
+  awk -F'|' -v want="$1" '
+    function n(x) { gsub(/[ ,]/, "", x); return x + 0 }
+    $2 ~ "^ " want " " {
+      smp = n($3); alone = n($4); added = n($5) * 1e3; per = n($6); g = n($7); fl = n($8)
+      if (!(added > 0 && smp > 0)) exit 1
+      if ($4 !~ /not measured/ && !(alone * 1e3 > added)) exit 1
+      if (per - added / smp > 0.01 || added / smp - per > 0.01) exit 1
+      if (g - added * 50 / 1e9 > 0.0001 || added * 50 / 1e9 - g > 0.0001) exit 1
+      if (fl - g * 2500 > 1 || g * 2500 - fl > 1) exit 1
+      ok = 1 }
+    END { exit !ok }' "$page"
+}
+if extra_rows gnss; then
+  t_pass "page: the gnss row (alone, added, per sample, month, fleet) holds together"
+else
+  t_fail "no consistent gnss row: $(grep '^| gnss' "$page" || echo none)"
+fi
+if [[ -f ${CANOPY_DATA:-$repo/../shared/data}/traces/nissan_leaf_2019_uds_canedge.log ]]; then
+  if extra_rows uds-polling && extra_rows 'obd-polling \(computed\)'; then
+    t_pass "page: the uds-polling and computed obd-polling rows hold together"
+  else
+    t_fail "polling rows inconsistent: $(grep -E '^\| (uds|obd)-polling' "$page" || echo none)"
+  fi
+else
+  echo "SKIP: no Leaf trace in CANOPY_DATA: no uds-polling row to check"
 fi
 svg=$work/economics.svg
 if [[ $(grep -o 'id="gnuplot_plot_[0-9]"' "$svg" | sort -u | wc -l) -eq 3 ]] &&
