@@ -625,11 +625,18 @@ static void gnss_destroy(struct cnp_source *src)
 	cnp_free(s);
 }
 
+static const struct cnp_sig_desc *gnss_sample_desc(const struct cnp_source *src, unsigned k)
+{
+	const struct gnss_source *s = (const struct gnss_source *)src;
+	return k < N_SIG ? &s->desc[k] : NULL;
+}
+
 static const struct cnp_source_ops gnss_ops = {
 	.type = "gnss",
 	.read = gnss_read,
 	.destroy = gnss_destroy,
 	.wait_fds = gnss_wait_fds,
+	.sample_desc = gnss_sample_desc,
 };
 
 void cnp_gnss_source_stats(const struct cnp_source *src, struct cnp_gnss_stats *st)

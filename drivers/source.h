@@ -10,6 +10,8 @@
  *   seek    optional, with tell: resume at a position tell gave.
  *   wait_fds optional: descriptors that turn readable when frames arrive,
  *           so that an idle agent sleeps in poll() instead of waking to ask.
+ *   sample_desc optional: numbers the stream descriptions of the samples a
+ *           source measures itself, so that the frame journal can keep them.
  */
 #ifndef CNP_SOURCE_H
 #define CNP_SOURCE_H
@@ -107,6 +109,14 @@ struct cnp_source_ops {
 	 * that offers them may give a long *wait_us while idle.
 	 */
 	unsigned (*wait_fds)(const struct cnp_source *src, int *fds, unsigned max);
+	/*
+	 * Optional, for sources that deliver samples (below): stream
+	 * description k (0, 1, ...), or NULL past the last. The numbering is
+	 * the same in every run of the same build, so that the frame journal
+	 * (firmware/journal.h) can record samples by number and a restarted
+	 * agent put them back under the same descriptions.
+	 */
+	const struct cnp_sig_desc *(*sample_desc)(const struct cnp_source *src, unsigned k);
 };
 
 /*

@@ -64,6 +64,11 @@ struct cnp_agent {
 	struct cnp_config cfg;
 	struct cnp_ifaces ifaces;
 	struct cnp_source *sources[CNP_MAX_SOURCES];
+	/* What each source's sample callback gets: the agent and the source. */
+	struct src_ref {
+		struct cnp_agent *a;
+		unsigned i;
+	} src_refs[CNP_MAX_SOURCES];
 	int source_done[CNP_MAX_SOURCES];
 	unsigned n_sources;
 	struct cnp_spool *spool;
@@ -102,6 +107,8 @@ struct cnp_agent {
 	struct cnp_journal_recovered rec;
 	const struct cnp_frame *carry;
 	size_t carry_n;
+	const struct cnp_journal_sample *carry_samples; /* recovered, put back */
+	size_t carry_samples_n;                         /* when sources are added */
 	/* The read being added: frames [chunk_from, chunk_k) are not journaled
 	 * yet, a->frames[chunk_k] is going in. */
 	int chunk_active;
@@ -114,6 +121,8 @@ static int seal(struct cnp_agent *a);
 static int recover_journal(struct cnp_agent *a);
 static int add_frame(struct cnp_agent *a, const struct cnp_frame *f);
 static int sink_sample(void *arg, const struct cnp_sig_desc *d, uint64_t ts_us, uint64_t raw);
+static int source_sample(void *arg, const struct cnp_sig_desc *d, uint64_t ts_us, uint64_t raw);
+static int put_back_samples(struct cnp_agent *a, unsigned i);
 
 int cnp_agent_create(const struct cnp_config *cfg, struct cnp_agent **out)
 {
@@ -209,6 +218,7 @@ void cnp_agent_destroy(struct cnp_agent *a)
 	cnp_spool_close(a->spool);
 	cnp_journal_close(a->journal);
 	cnp_free(a->rec.frames);
+	cnp_free(a->rec.samples);
 	cnp_free(a->pending);
 	cnp_free(a);
 }
@@ -225,8 +235,9 @@ int cnp_agent_add_source(struct cnp_agent *a, struct cnp_source *src)
 	unsigned i = a->n_sources++;
 	a->sources[i] = src;
 	/* Signals a source measures itself join those decoded from frames. */
-	src->samples.sample = sink_sample;
-	src->samples.arg = a;
+	a->src_refs[i] = (struct src_ref){a, i};
+	src->samples.sample = source_sample;
+	src->samples.arg = &a->src_refs[i];
 	if (a->journal && a->rec.has_pos[i]) {
 		const struct cnp_source_pos *p = &a->rec.pos[i];
 		int rc = src->ops->seek ? src->ops->seek(src, p) : CNP_ERR_UNSUPPORTED;
@@ -243,7 +254,7 @@ int cnp_agent_add_source(struct cnp_agent *a, struct cnp_source *src)
 			cnp_journal_forget(a->journal, i);
 		}
 	}
-	return CNP_OK;
+	return a->journal ? put_back_samples(a, i) : CNP_OK;
 }
 
 void cnp_agent_set_poller(struct cnp_agent *a, struct cnp_poller *p)
@@ -282,7 +293,8 @@ static void restart_journal(struct cnp_agent *a)
 	uint8_t prev[CNP_SHA256_LEN];
 	cnp_spool_next(a->spool, &seq, &has_prev, prev);
 	cnp_journal_restart(a->journal, cnp_spool_boot(a->spool), seq, a->malformed_reported,
-	                    &a->ifaces, a->carry, a->carry_n);
+	                    &a->ifaces, a->carry, a->carry_n, a->carry_samples,
+	                    a->carry_samples_n);
 }
 
 /*
@@ -310,11 +322,16 @@ static int recover_journal(struct cnp_agent *a)
 			if (r->has_pos[i])
 				a->malformed_reported += r->pos[i].malformed;
 		r->n_frames = 0;
+		r->n_samples = 0;
 	} else {
 		a->malformed_reported = r->malformed_reported;
-		cnp_info("journal: recovered %zu frames of the batch open when the last run "
-		         "stopped", r->n_frames);
+		cnp_info("journal: recovered %zu frames and %zu samples of the batch open when "
+		         "the last run stopped", r->n_frames, r->n_samples);
 	}
+	/* Samples go back when their sources are added; until then every
+	 * restart of the journal keeps them. */
+	a->carry_samples = r->samples;
+	a->carry_samples_n = r->n_samples;
 	size_t k0 = 0;
 	for (size_t k = 0; k < r->n_frames; k++) {
 		/* Should a batch fill up on the way (batch.max_bytes shrank
@@ -337,6 +354,8 @@ static int recover_journal(struct cnp_agent *a)
 	restart_journal(a);
 	a->carry = NULL;
 	a->carry_n = 0;
+	a->carry_samples = NULL;
+	a->carry_samples_n = 0;
 	return CNP_OK;
 }
 
@@ -504,6 +523,75 @@ static int sink_sample(void *arg, const struct cnp_sig_desc *d, uint64_t ts_us, 
 {
 	struct item it = {.d = d, .ts = ts_us, .raw = raw};
 	return put_item(arg, &it);
+}
+
+/* Journals a sample of source i that went into the open batch. */
+static void journal_sample(struct cnp_agent *a, unsigned i, uint32_t k, uint64_t ts_us,
+                           uint64_t raw)
+{
+	struct cnp_journal_sample js = {.src = i, .k = k, .ts_us = ts_us, .raw = raw};
+	cnp_journal_append_samples(a->journal, &js, 1, cnp_clock_mono_us());
+}
+
+/*
+ * A sample a source measured itself (GNSS): into the open batch, and into
+ * the journal under its description's number, so that a crash loses it
+ * no more than a frame (one write() each: such sources give a few a
+ * second).
+ */
+static int source_sample(void *arg, const struct cnp_sig_desc *d, uint64_t ts_us, uint64_t raw)
+{
+	const struct src_ref *ref = arg;
+	struct cnp_agent *a = ref->a;
+	int rc = sink_sample(a, d, ts_us, raw);
+	const struct cnp_source *src = a->sources[ref->i];
+	if (rc != CNP_OK || !a->journal || !src->ops->sample_desc)
+		return rc;
+	const struct cnp_sig_desc *e;
+	for (uint32_t k = 0; (e = src->ops->sample_desc(src, k)) != NULL; k++)
+		if (e == d) {
+			journal_sample(a, ref->i, k, ts_us, raw);
+			break;
+		}
+	return rc;
+}
+
+/*
+ * Puts the samples of source i that the journal of the last run held back
+ * into the open batch. They are in the journal already (restarts carried
+ * them), unless a batch was sealed on the way: then those after it go in
+ * again. A source that has no such description (the configuration
+ * changed) loses them, counted in the log.
+ */
+static int put_back_samples(struct cnp_agent *a, unsigned i)
+{
+	const struct cnp_source *src = a->sources[i];
+	size_t back = 0, lost = 0;
+	uint64_t batches = a->sum.batches;
+	for (size_t n = 0; n < a->rec.n_samples; n++) {
+		const struct cnp_journal_sample *js = &a->rec.samples[n];
+		if (js->src != i)
+			continue;
+		const struct cnp_sig_desc *d =
+		        src->ops->sample_desc ? src->ops->sample_desc(src, js->k) : NULL;
+		if (!d) {
+			lost++;
+			continue;
+		}
+		int rc = sink_sample(a, d, js->ts_us, js->raw);
+		if (rc != CNP_OK)
+			return rc;
+		back++;
+		if (a->sum.batches != batches)
+			journal_sample(a, i, js->k, js->ts_us, js->raw);
+	}
+	if (back)
+		cnp_info("journal: put back %zu samples of source %u (%s)", back, i, src->ops->type);
+	if (lost)
+		cnp_warn("journal: %zu samples of source %u of the last run lost: source %u (%s) "
+		         "does not make them (the configuration changed)",
+		         lost, i, i, src->ops->type);
+	return CNP_OK;
 }
 
 /* A trigger event's "priority" (its scheme's), 0 if it has none. Events

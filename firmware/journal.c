@@ -20,6 +20,7 @@
 #define REC_HEADER 1 /* boot u32, version u32, seq u64, malformed_reported u64 */
 #define REC_IFACES 2 /* count u32, then count names of CNP_IFNAMSIZ bytes */
 #define REC_FRAMES 3 /* has_pos u32, pad u32, position, then the frames */
+#define REC_SAMPLES 4 /* "frames" samples of struct cnp_journal_sample */
 #define JOURNAL_VERSION 1
 #define NO_SOURCE 0xffffu
 #define POS_LEN (4 * 8)
@@ -143,6 +144,44 @@ static int add_frames(struct cnp_journal *j, size_t *at, unsigned src,
 	return CNP_OK;
 }
 
+static int add_samples(struct cnp_journal *j, size_t *at, const struct cnp_journal_sample *s,
+                       size_t n)
+{
+	size_t plen = n * sizeof(*s);
+	int rc = reserve(j, *at + REC_HEADER_LEN + plen);
+	if (rc != CNP_OK)
+		return rc;
+	memcpy(j->buf + *at + REC_HEADER_LEN, s, plen);
+	put_record(j, at, REC_SAMPLES, NO_SOURCE, (uint32_t)n, plen);
+	return CNP_OK;
+}
+
+/* Reads a REC_SAMPLES payload, appending to rec->samples. */
+static int take_samples(struct cnp_journal_recovered *rec, size_t *cap, const uint8_t *p,
+                        size_t len, uint32_t n)
+{
+	if (len != (size_t)n * sizeof(struct cnp_journal_sample))
+		return CNP_ERR_CORRUPT;
+	if (rec->n_samples + n > *cap) {
+		size_t c = *cap ? *cap : 256;
+		while (c < rec->n_samples + n)
+			c *= 2;
+		struct cnp_journal_sample *s = cnp_realloc(rec->samples, c * sizeof(*s));
+		if (!s)
+			return CNP_ERR_NOMEM;
+		rec->samples = s;
+		*cap = c;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(&rec->samples[rec->n_samples + i], p + i * sizeof(struct cnp_journal_sample),
+		       sizeof(struct cnp_journal_sample));
+		if (rec->samples[rec->n_samples + i].src >= CNP_MAX_SOURCES)
+			return CNP_ERR_CORRUPT;
+	}
+	rec->n_samples += n;
+	return CNP_OK;
+}
+
 /* Reads the frames of a REC_FRAMES payload, appending to rec->frames. */
 static int take_frames(struct cnp_journal_recovered *rec, size_t *cap, const uint8_t *p,
                        size_t len, uint32_t n)
@@ -178,7 +217,7 @@ static int take_frames(struct cnp_journal_recovered *rec, size_t *cap, const uin
 static int parse(struct cnp_journal *j, const uint8_t *d, size_t len,
                  struct cnp_journal_recovered *rec)
 {
-	size_t at = 0, cap = 0;
+	size_t at = 0, cap = 0, scap = 0;
 	while (len - at >= REC_HEADER_LEN) {
 		const uint8_t *h = d + at;
 		uint32_t magic, n, plen;
@@ -237,6 +276,12 @@ static int parse(struct cnp_journal *j, const uint8_t *d, size_t len,
 				if (has_pos)
 					memcpy(&rec->pos[src], p + 8, POS_LEN);
 			}
+		} else if (type == REC_SAMPLES) {
+			int rc = take_samples(rec, &scap, p, plen, n);
+			if (rc == CNP_ERR_NOMEM)
+				return rc;
+			if (rc != CNP_OK)
+				break;
 		} else {
 			break;
 		}
@@ -285,14 +330,17 @@ int cnp_journal_open(const char *dir, uint64_t sync_interval_us, struct cnp_jour
 		goto fail;
 	if (rec->torn_bytes)
 		cnp_warn("journal %s: cut a torn or corrupt tail of %" PRIu64 " bytes after %zu "
-		         "frames (a write cut short by a crash or power cut)",
-		         path, rec->torn_bytes, rec->n_frames);
+		         "frames and %zu samples (a write cut short by a crash or power cut)",
+		         path, rec->torn_bytes, rec->n_frames, rec->n_samples);
 	*out = j;
 	return CNP_OK;
 fail:
 	cnp_free(rec->frames);
 	rec->frames = NULL;
 	rec->n_frames = 0;
+	cnp_free(rec->samples);
+	rec->samples = NULL;
+	rec->n_samples = 0;
 	cnp_journal_close(j);
 	return rc;
 }
@@ -310,7 +358,8 @@ void cnp_journal_close(struct cnp_journal *j)
 
 int cnp_journal_restart(struct cnp_journal *j, uint32_t boot, uint64_t seq,
                         uint64_t malformed_reported, const struct cnp_ifaces *ifaces,
-                        const struct cnp_frame *frames, size_t n)
+                        const struct cnp_frame *frames, size_t n,
+                        const struct cnp_journal_sample *samples, size_t ns)
 {
 	/* Until the new file is in place nothing is appended: the old one
 	 * describes a batch already stored. */
@@ -333,6 +382,8 @@ int cnp_journal_restart(struct cnp_journal *j, uint32_t boot, uint64_t seq,
 			rc = add_frames(j, &at, s, NULL, 0, &j->pos[s]);
 	if (rc == CNP_OK && n > 0)
 		rc = add_frames(j, &at, NO_SOURCE, frames, n, NULL);
+	if (rc == CNP_OK && ns > 0)
+		rc = add_samples(j, &at, samples, ns);
 	if (rc != CNP_OK)
 		return rc;
 	/* The new file replaces the old at once: a crash leaves one or the
@@ -357,6 +408,28 @@ static void sync_now(struct cnp_journal *j, uint64_t now_us)
 		cnp_warn("journal %s: sync failed: %s", j->path, cnp_fs_last_error());
 }
 
+/* Appends the `at` bytes of records in j->buf with one write(), and syncs
+ * when the interval has passed. */
+static int write_records(struct cnp_journal *j, size_t at, uint64_t now_us)
+{
+	int rc = cnp_fs_append(j->file, j->buf, at);
+	if (rc != CNP_OK) {
+		if (!j->failing)
+			cnp_error("journal %s: cannot append: %s; frames and samples are still "
+			          "batched, but a crash now loses the open batch",
+			          j->path, cnp_fs_last_error());
+		j->failing = 1;
+		/* The table may not have made it: record it again next time. */
+		j->ifaces_logged = 0;
+		return rc;
+	}
+	j->failing = 0;
+	j->dirty = 1;
+	if (now_us - j->last_sync_us >= j->sync_us)
+		sync_now(j, now_us);
+	return CNP_OK;
+}
+
 int cnp_journal_append(struct cnp_journal *j, unsigned src, const struct cnp_frame *frames,
                        size_t n, const struct cnp_source_pos *pos,
                        const struct cnp_ifaces *ifaces, uint64_t now_us)
@@ -369,27 +442,24 @@ int cnp_journal_append(struct cnp_journal *j, unsigned src, const struct cnp_fra
 		rc = add_ifaces(j, &at, ifaces);
 	if (rc == CNP_OK)
 		rc = add_frames(j, &at, src, frames, n, pos);
+	if (rc == CNP_OK)
+		rc = write_records(j, at, now_us);
 	if (rc != CNP_OK)
 		return rc;
-	rc = cnp_fs_append(j->file, j->buf, at);
-	if (rc != CNP_OK) {
-		if (!j->failing)
-			cnp_error("journal %s: cannot append: %s; frames are still batched, but a "
-			          "crash now loses the open batch",
-			          j->path, cnp_fs_last_error());
-		j->failing = 1;
-		/* The table may not have made it: record it again next time. */
-		j->ifaces_logged = 0;
-		return rc;
-	}
-	j->failing = 0;
 	j->has_pos[src] = pos != NULL;
 	if (pos)
 		j->pos[src] = *pos;
-	j->dirty = 1;
-	if (now_us - j->last_sync_us >= j->sync_us)
-		sync_now(j, now_us);
 	return CNP_OK;
+}
+
+int cnp_journal_append_samples(struct cnp_journal *j, const struct cnp_journal_sample *s,
+                               size_t n, uint64_t now_us)
+{
+	if (!j->file)
+		return CNP_ERR_INVAL;
+	size_t at = 0;
+	int rc = add_samples(j, &at, s, n);
+	return rc == CNP_OK ? write_records(j, at, now_us) : rc;
 }
 
 void cnp_journal_tick(struct cnp_journal *j, uint64_t now_us)

@@ -36,6 +36,16 @@
 /* A journal larger than this is not read back. */
 #define CNP_JOURNAL_MAX_BYTES (512u * 1024u * 1024u)
 
+/*
+ * A signal sample that a source measured itself (GNSS, drivers/source.h):
+ * which source, which of its stream descriptions (the source's
+ * sample_desc op numbers them), its time and raw value.
+ */
+struct cnp_journal_sample {
+	uint32_t src, k;
+	uint64_t ts_us, raw;
+};
+
 /* What a previous run left in the journal. */
 struct cnp_journal_recovered {
 	int found;            /* a journal with a valid header was there */
@@ -44,6 +54,8 @@ struct cnp_journal_recovered {
 	uint64_t malformed_reported; /* the agent's count when it started */
 	struct cnp_frame *frames; /* cnp_malloc'd (free with cnp_free), or NULL */
 	size_t n_frames;
+	struct cnp_journal_sample *samples; /* likewise: sources' own samples */
+	size_t n_samples;
 	struct cnp_ifaces ifaces; /* the table the frames' iface fields index */
 	int has_pos[CNP_MAX_SOURCES];
 	struct cnp_source_pos pos[CNP_MAX_SOURCES]; /* after the last frame */
@@ -67,7 +79,8 @@ void cnp_journal_close(struct cnp_journal *j);
 /*
  * Starts the journal of batch (boot, seq), atomically replacing the file:
  * a header, the interface table, every source's last position, and `n`
- * frames that belong to that batch already (recovered ones; n may be 0).
+ * frames and `ns` samples that belong to that batch already (recovered
+ * ones; n and ns may be 0).
  * `malformed_reported` is stored for the next recovery.
  * @retval CNP_ERR_IO    (logged); the previous journal is still there, and
  *                       appends are refused until a restart succeeds
@@ -75,7 +88,8 @@ void cnp_journal_close(struct cnp_journal *j);
  */
 int cnp_journal_restart(struct cnp_journal *j, uint32_t boot, uint64_t seq,
                         uint64_t malformed_reported, const struct cnp_ifaces *ifaces,
-                        const struct cnp_frame *frames, size_t n);
+                        const struct cnp_frame *frames, size_t n,
+                        const struct cnp_journal_sample *samples, size_t ns);
 
 /*
  * Appends `n` frames read from source `src` (n may be 0), with the source's
@@ -89,6 +103,14 @@ int cnp_journal_restart(struct cnp_journal *j, uint32_t boot, uint64_t seq,
 int cnp_journal_append(struct cnp_journal *j, unsigned src, const struct cnp_frame *frames,
                        size_t n, const struct cnp_source_pos *pos,
                        const struct cnp_ifaces *ifaces, uint64_t now_us);
+
+/*
+ * Appends `n` samples that sources measured themselves (each names its
+ * source), as cnp_journal_append() does frames; no position changes.
+ * @retval CNP_ERR_IO, CNP_ERR_NOMEM, CNP_ERR_INVAL as there
+ */
+int cnp_journal_append_samples(struct cnp_journal *j, const struct cnp_journal_sample *s,
+                               size_t n, uint64_t now_us);
 
 /* Syncs the file if appends are waiting and the interval has passed. */
 void cnp_journal_tick(struct cnp_journal *j, uint64_t now_us);

@@ -52,7 +52,7 @@ static void test_roundtrip(void)
 	make_frames(f, 40, 0);
 	/* Before the first restart nothing is appended. */
 	CHECK_EQ(cnp_journal_append(j, 0, f, 1, NULL, &ifaces, 0), CNP_ERR_INVAL);
-	CHECK_EQ(cnp_journal_restart(j, 7, 3, 5, &ifaces, NULL, 0), CNP_OK);
+	CHECK_EQ(cnp_journal_restart(j, 7, 3, 5, &ifaces, NULL, 0, NULL, 0), CNP_OK);
 	struct cnp_source_pos p1 = {.ident = 42, .offset = 1000, .line = 25, .malformed = 2};
 	struct cnp_source_pos p2 = {.ident = 42, .offset = 1600, .line = 40, .malformed = 3};
 	CHECK_EQ(cnp_journal_append(j, 0, f, 25, &p1, &ifaces, 1), CNP_OK);
@@ -81,7 +81,7 @@ static void test_roundtrip(void)
 
 	/* A restart for the next batch keeps the positions, not the frames;
 	 * the frames it is given belong to the new batch. */
-	CHECK_EQ(cnp_journal_restart(j, 8, 0, 9, &ifaces, f, 2), CNP_OK);
+	CHECK_EQ(cnp_journal_restart(j, 8, 0, 9, &ifaces, f, 2, NULL, 0), CNP_OK);
 	cnp_journal_close(j);
 	CHECK_EQ(cnp_journal_open(dir, 0, &j, &rec), CNP_OK);
 	CHECK_EQ(rec.boot, 8);
@@ -101,7 +101,7 @@ static void test_torn_tail(void)
 	struct cnp_journal *j = NULL;
 	struct cnp_journal_recovered rec;
 	CHECK_EQ(cnp_journal_open(dir, 1000000, &j, &rec), CNP_OK);
-	CHECK_EQ(cnp_journal_restart(j, 1, 0, 0, &ifaces, NULL, 0), CNP_OK);
+	CHECK_EQ(cnp_journal_restart(j, 1, 0, 0, &ifaces, NULL, 0, NULL, 0), CNP_OK);
 	struct cnp_frame f[20];
 	make_frames(f, 20, 100);
 	struct cnp_source_pos p1 = {.ident = 1, .offset = 10, .line = 10};
@@ -148,6 +148,63 @@ static void test_torn_tail(void)
 	cnp_journal_close(j);
 }
 
+/* Samples a source measured itself (GNSS) beside frames: read back in
+ * order, carried by a restart, and a torn sample record cut. */
+static void test_samples(void)
+{
+	const char *dir = jdir("samples");
+	struct cnp_journal *j = NULL;
+	struct cnp_journal_recovered rec;
+	CHECK_EQ(cnp_journal_open(dir, 0, &j, &rec), CNP_OK);
+	struct cnp_journal_sample s[5];
+	for (uint32_t i = 0; i < 5; i++)
+		s[i] = (struct cnp_journal_sample){.src = i % 2, .k = i + 3,
+		                                   .ts_us = 1700000000000000u + i,
+		                                   .raw = 0x4048000000000000u + i};
+	CHECK_EQ(cnp_journal_append_samples(j, s, 1, 0), CNP_ERR_INVAL); /* not started */
+	struct cnp_frame f[3];
+	make_frames(f, 3, 0);
+	CHECK_EQ(cnp_journal_restart(j, 2, 5, 0, &ifaces, NULL, 0, NULL, 0), CNP_OK);
+	CHECK_EQ(cnp_journal_append_samples(j, s, 2, 0), CNP_OK);
+	CHECK_EQ(cnp_journal_append(j, 0, f, 3, NULL, &ifaces, 0), CNP_OK);
+	CHECK_EQ(cnp_journal_append_samples(j, s + 2, 3, 0), CNP_OK);
+	cnp_journal_close(j);
+	CHECK_EQ(cnp_journal_open(dir, 0, &j, &rec), CNP_OK);
+	CHECK_EQ(rec.n_frames, 3);
+	CHECK_EQ(rec.n_samples, 5);
+	CHECK(rec.n_samples == 5 && memcmp(rec.samples, s, sizeof(s)) == 0);
+	cnp_free(rec.frames);
+	cnp_free(rec.samples);
+	/* A restart carries the samples it is given, and only those. */
+	CHECK_EQ(cnp_journal_restart(j, 2, 6, 0, &ifaces, f, 1, s + 1, 2), CNP_OK);
+	cnp_journal_close(j);
+	CHECK_EQ(cnp_journal_open(dir, 0, &j, &rec), CNP_OK);
+	CHECK_EQ(rec.seq, 6);
+	CHECK_EQ(rec.n_frames, 1);
+	CHECK_EQ(rec.n_samples, 2);
+	CHECK(rec.n_samples == 2 && memcmp(rec.samples, s + 1, 2 * sizeof(*s)) == 0);
+	cnp_free(rec.frames);
+	cnp_free(rec.samples);
+	CHECK_EQ(cnp_journal_append_samples(j, s + 3, 2, 0), CNP_ERR_INVAL); /* open: no restart yet */
+	CHECK_EQ(cnp_journal_restart(j, 2, 7, 0, &ifaces, NULL, 0, NULL, 0), CNP_OK);
+	CHECK_EQ(cnp_journal_append_samples(j, s, 1, 0), CNP_OK);
+	CHECK_EQ(cnp_journal_append_samples(j, s + 1, 1, 0), CNP_OK);
+	cnp_journal_close(j);
+	/* The last record torn by a power cut: the first sample stays. */
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", dir, CNP_JOURNAL_FILE);
+	struct stat st;
+	CHECK_EQ(stat(path, &st), 0);
+	CHECK_EQ(truncate(path, st.st_size - 5), 0);
+	CHECK_EQ(cnp_journal_open(dir, 0, &j, &rec), CNP_OK);
+	CHECK_EQ(rec.n_samples, 1);
+	CHECK(rec.torn_bytes > 0);
+	CHECK(rec.n_samples == 1 && rec.samples[0].raw == s[0].raw && rec.samples[0].k == 3);
+	cnp_free(rec.frames);
+	cnp_free(rec.samples);
+	cnp_journal_close(j);
+}
+
 int main(void)
 {
 	cnp_ifaces_init(&ifaces);
@@ -156,5 +213,6 @@ int main(void)
 	CHECK_EQ(cnp_ifaces_intern(&ifaces, "can1", 4, &idx), CNP_OK);
 	test_roundtrip();
 	test_torn_tail();
+	test_samples();
 	return check_finish();
 }
