@@ -197,6 +197,200 @@ tail:
 	return CNP_OK;
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/*
+ * Eight characters as one little-endian word: the first character is the
+ * lowest byte. The masks have 0x80 in each byte that passes a test.
+ */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static inline uint64_t load8(const char *p)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	return w;
+}
+
+/* Bytes >= x (0x21 <= x <= 0x7F) among bytes below 0x80 (w7 = w & 0x7F..). */
+static inline uint64_t ge(uint64_t w7, unsigned x)
+{
+	return (w7 + ONES * (0x80u - x)) & HIGHS;
+}
+
+static inline uint64_t digit_mask(uint64_t w)
+{
+	uint64_t w7 = w & ~HIGHS;
+	return ~w & ge(w7, '0') & ~ge(w7, '9' + 1);
+}
+
+/* Characters of an interface name: above ' ', not DEL. */
+static inline uint64_t name_mask(uint64_t w)
+{
+	uint64_t w7 = w & ~HIGHS;
+	return (w & HIGHS) | (ge(w7, '!') & ~ge(w7, 0x7F));
+}
+
+/* Hex digits; *letters: those that are letters, *lower: lower-case ones.
+ * Letters are compared folded to lower case (| 0x20: only A-F and a-f
+ * fold into a-f); digits unfolded (0x10-0x19 would fold into them). */
+static inline uint64_t hex_mask(uint64_t w, uint64_t *letters, uint64_t *lower)
+{
+	uint64_t w7 = w & ~HIGHS, f7 = w7 | 0x2020202020202020ull, ascii = ~w & HIGHS;
+	uint64_t dig = ge(w7, '0') & ~ge(w7, '9' + 1);
+	*letters = ge(f7, 'a') & ~ge(f7, 'f' + 1) & ascii;
+	*lower = *letters & (w << 2); /* bit 5 of each letter */
+	return (dig & ascii) | *letters;
+}
+
+/* Characters before the first that fails a mask (8 if none does). */
+static inline unsigned run_len(uint64_t mask)
+{
+	uint64_t fail = ~mask & HIGHS;
+	return fail ? (unsigned)__builtin_ctzll(fail) >> 3 : 8;
+}
+
+/* The low n bytes of a word (n <= 8). */
+static inline uint64_t low_bytes(unsigned n)
+{
+	return n >= 8 ? ~0ull : (1ull << (8 * n)) - 1;
+}
+
+/* Eight hex digits -> four bytes, the first two digits in the lowest byte. */
+static inline uint64_t hex_bytes(uint64_t w)
+{
+	uint64_t v = (w & 0x0F0F0F0F0F0F0F0Full) + ((w >> 6) & ONES) * 9; /* nibbles */
+	v = ((v & 0x00FF00FF00FF00FFull) << 4) | ((v >> 8) & 0x00FF00FF00FF00FFull);
+	v = (v | (v >> 8)) & 0x0000FFFF0000FFFFull;
+	return (v | (v >> 16)) & 0xFFFFFFFFull;
+}
+
+/* Eight decimal digits -> their value (the first digit most significant). */
+static inline uint64_t dec8(uint64_t w)
+{
+	w -= 0x3030303030303030ull;
+	w = w * 10 + (w >> 8);
+	return ((w & 0x000000FF000000FFull) * (100 + (1000000ull << 32)) +
+	        ((w >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32))) >> 32;
+}
+
+size_t cnp_candump_scan(const char *line, const char *end, struct cnp_frame *f,
+                        struct cnp_candump_line *out)
+{
+	const char *p = line;
+	if (*p++ != '(')
+		return 0;
+	/* Seconds: 1 to 12 digits (no padding, no overflow), then
+	 * ".DDDDDD)" as one word. */
+	uint64_t w = load8(p), sec = 0;
+	unsigned nd = run_len(digit_mask(w)), i = 0;
+	if (nd == 8) {
+		nd += run_len(digit_mask(load8(p + 8)));
+		if (nd > 12)
+			return 0;
+		sec = dec8(w);
+		i = 8;
+	}
+	if (nd == 0 || (nd > 1 && *p == '0'))
+		return 0;
+	for (; i < nd; i++)
+		sec = sec * 10 + (uint64_t)(p[i] - '0');
+	p += nd;
+	w = load8(p);
+	if ((w & 0xFF) != '.' || (w >> 56) != ')' || (~digit_mask(w) & 0x0080808080808000ull))
+		return 0;
+	uint64_t usec = dec8(((w << 8) & ~0xFFFFull) | 0x3030u);
+	p += 8;
+	if (*p++ != ' ')
+		return 0;
+
+	const char *ifname = p;
+	unsigned iflen = run_len(name_mask(load8(p)));
+	if (iflen == 8)
+		iflen += run_len(name_mask(load8(p + 8)));
+	p += iflen;
+	if (*p++ != ' ' || iflen == 0 || iflen > 15)
+		return 0;
+
+	/* Identifier: 3 or 8 hex digits and '#'. */
+	uint64_t let, lo, let2 = 0, lo2 = 0;
+	w = load8(p);
+	unsigned idlen = run_len(hex_mask(w, &let, &lo));
+	uint32_t id;
+	uint8_t flags = 0;
+	if (idlen == 3) {
+		uint64_t b = hex_bytes(w); /* digits 1-2 in byte 0, digit 3 high in byte 1 */
+		id = (uint32_t)((b & 0xFF) << 4 | (b >> 12 & 0x0F));
+		if (id > 0x7FF)
+			return 0;
+	} else if (idlen == 8) {
+		id = __builtin_bswap32((uint32_t)hex_bytes(w));
+		if (id & 0xE0000000u) /* error frames and bad ids: the full parser */
+			return 0;
+		flags = CNP_FRAME_EXT;
+	} else {
+		return 0;
+	}
+	if (p[idlen] != '#')
+		return 0;
+	uint64_t keep = low_bytes(idlen);
+	uint64_t upper = let & ~lo & keep, lower = lo & keep; /* any in the line */
+	p += idlen + 1;
+
+	/* Data: 0 to 16 hex digits, two words. */
+	w = load8(p);
+	uint64_t w2 = load8(p + 8);
+	unsigned nhex = run_len(hex_mask(w, &let, &lo));
+	if (nhex == 8) {
+		nhex += run_len(hex_mask(w2, &let2, &lo2)); /* a 17th: no line end */
+		keep = low_bytes(nhex - 8);
+		upper |= let2 & ~lo2 & keep;
+		lower |= lo2 & keep;
+	}
+	if (nhex & 1)
+		return 0;
+	keep = low_bytes(nhex);
+	upper |= let & ~lo & keep;
+	lower |= lo & keep;
+	if (upper && lower)
+		return 0; /* both cases */
+	uint64_t data = hex_bytes(w);
+	if (nhex > 8)
+		data |= hex_bytes(w2) << 32;
+	data &= low_bytes(nhex / 2);
+	p += nhex;
+
+	uint8_t style = lower ? CNP_STYLE_LOWER_HEX : 0;
+	if (*p == '\n') {
+		p++;
+	} else if (p[0] == '\r' && p[1] == '\n') {
+		style |= CNP_STYLE_CRLF;
+		p += 2;
+	} else {
+		return 0;
+	}
+	if (p > end)
+		return 0;
+	memset(f, 0, offsetof(struct cnp_frame, data));
+	f->ts_us = sec * 1000000u + usec;
+	f->id = id;
+	f->flags = flags;
+	f->len = (uint8_t)(nhex / 2);
+	f->style = style;
+	memcpy(f->data, &data, 8);
+	out->ifname = ifname;
+	out->ifname_len = iflen;
+	return (size_t)(p - line);
+}
+#else
+size_t cnp_candump_scan(const char *line, const char *end, struct cnp_frame *f,
+                        struct cnp_candump_line *out)
+{
+	(void)line, (void)end, (void)f, (void)out;
+	return 0;
+}
+#endif
+
 static unsigned dec_digits(uint64_t v)
 {
 	/* Comparisons, not divisions: this runs once per frame for stats. */

@@ -40,6 +40,27 @@ int cnp_candump_parse(const char *line, size_t len, struct cnp_frame *frame,
                       struct cnp_candump_line *out);
 
 /*
+ * Bytes past the end of the text that cnp_candump_scan() may read (never
+ * use): a buffer it scans has this many readable bytes after its end.
+ */
+#define CNP_CANDUMP_SCAN_SLACK 128
+
+/*
+ * The fast path for the common line: a classic data frame (11- or 29-bit,
+ * 0 to 8 bytes) with unpadded seconds, ending in "\n" or "\r\n". Parses the
+ * line at `line` (text up to `end`, which must be readable for
+ * CNP_CANDUMP_SCAN_SLACK more bytes) in one pass, a word at a time where it
+ * can. Returns the line's length with its line end and fills `frame` and
+ * out->ifname / out->ifname_len exactly as cnp_candump_parse() would (the
+ * CNP_STYLE_CRLF bit included); returns 0 for any other line, valid or
+ * not, which the caller then gives to cnp_candump_parse(). The length
+ * returned is also cnp_candump_text_len() of the frame. Little-endian
+ * machines only: elsewhere it always returns 0.
+ */
+size_t cnp_candump_scan(const char *line, const char *end, struct cnp_frame *frame,
+                        struct cnp_candump_line *out);
+
+/*
  * Writes the line for `frame` (line end per its style) into out[0..cap) and
  * its length into *len; no NUL is added.
  * @retval CNP_ERR_FULL cap too small (CNP_CANDUMP_LINE_MAX always suffices)

@@ -4,19 +4,54 @@
  * Invariants beyond "no crash, no sanitizer report": a refused line says
  * why and where (a column inside the line or just past it); an accepted
  * line formats back to exactly itself (the promise that raw capture gives
- * back the text that went in).
+ * back the text that went in); and the fast path (cnp_candump_scan) takes
+ * only lines the parser takes, with the same frame.
  */
 #include "firmware/candump.h"
 #include "firmware/error.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/*
+ * The fast path on the same bytes as a buffer of lines: when it takes a
+ * line, the full parser must take it too and give the same frame.
+ */
+static void check_scan(const uint8_t *data, size_t size)
+{
+	char *buf = calloc(1, size + CNP_CANDUMP_SCAN_SLACK);
+	if (!buf)
+		return;
+	memcpy(buf, data, size);
+	struct cnp_frame f, g;
+	struct cnp_candump_line a = {0}, b = {0};
+	size_t n = cnp_candump_scan(buf, buf + size, &f, &a);
+	if (n) {
+		int crlf = n >= 2 && buf[n - 2] == '\r';
+		if (n > size || buf[n - 1] != '\n' ||
+		    cnp_candump_parse(buf, n - 1 - (size_t)crlf, &g, &b) != CNP_OK) {
+			fprintf(stderr, "fuzz_candump: scan took %zu bytes the parser refuses\n", n);
+			abort();
+		}
+		g.style |= crlf ? CNP_STYLE_CRLF : 0;
+		if (memcmp(&f, &g, offsetof(struct cnp_frame, data)) != 0 ||
+		    memcmp(f.data, g.data, g.len) != 0 || a.ifname != b.ifname ||
+		    a.ifname_len != b.ifname_len || cnp_candump_text_len(&f, a.ifname_len) != n) {
+			fprintf(stderr, "fuzz_candump: scan and parser disagree on \"%.*s\"\n", (int)n,
+			        buf);
+			abort();
+		}
+	}
+	free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	check_scan(data, size);
 	/* A copy of the exact size: the parser gets a length, not a string. */
 	char *line = malloc(size ? size : 1);
 	if (!line)

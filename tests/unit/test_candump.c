@@ -4,6 +4,7 @@
 #include "firmware/candump.h"
 #include "firmware/error.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,6 +131,95 @@ static void test_bad(void)
 	}
 }
 
+/* cnp_candump_scan at the start of buf (text of tlen bytes, slack after):
+ * its length, and when nonzero, that cnp_candump_parse gives the same. */
+static size_t scan_agrees(const char *text, size_t tlen)
+{
+	char buf[CNP_CANDUMP_LINE_MAX + CNP_CANDUMP_SCAN_SLACK + 8];
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, text, tlen);
+	struct cnp_frame f, g;
+	struct cnp_candump_line a = {0}, b = {0};
+	size_t n = cnp_candump_scan(buf, buf + tlen, &f, &a);
+	if (!n)
+		return 0;
+	CHECK(n <= tlen && buf[n - 1] == '\n');
+	int crlf = n >= 2 && buf[n - 2] == '\r';
+	CHECK_EQ(cnp_candump_parse(buf, n - 1 - (size_t)crlf, &g, &b), CNP_OK);
+	g.style |= crlf ? CNP_STYLE_CRLF : 0;
+	CHECK_EQ(memcmp(&f, &g, offsetof(struct cnp_frame, data)), 0);
+	CHECK_EQ(memcmp(f.data, g.data, g.len), 0);
+	CHECK(a.ifname == b.ifname && a.ifname_len == b.ifname_len);
+	CHECK_EQ(cnp_candump_text_len(&f, a.ifname_len), n);
+	return n;
+}
+
+/* The fast path takes the common lines, whole, and gives what the full
+ * parser gives; it leaves every other line (valid or not) to the parser,
+ * and a line that the text's end cuts short. */
+static void test_scan(void)
+{
+	static const char *const taken[] = {
+		"(1674148739.212264) can0 112#FF0015",
+		"(1953.613500) can0 109#000100FFFFFF0F3D",
+		"(0.000000) vcan0 000#",
+		"(1701363725.986550) can0 18F75E89#FF3528282B2D00A3",
+		"(12.000000) a-long-name.1 0ab#ab",
+		"(999999999999.999999) can0 7FF#0A",
+		"(46408.584948) can128 2E4#BE000000A9",
+		"(1.000001) abcdefghijklmno 1FFFFFFF#12",
+		"(1.000001) can\x80 123#11",
+	};
+	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+		char text[CNP_CANDUMP_LINE_MAX];
+		for (int crlf = 0; crlf < 2; crlf++) {
+			int len = snprintf(text, sizeof(text), "%s%s", taken[i], crlf ? "\r\n" : "\n");
+			size_t n = scan_agrees(text, (size_t)len);
+			CHECK_EQ(n, (size_t)len);
+			if (n != (size_t)len)
+				fprintf(stderr, "  not taken: %s\n", taken[i]);
+			/* Cut anywhere before its end: never taken. */
+			for (int cut = 0; cut < len; cut++)
+				CHECK_EQ(scan_agrees(text, (size_t)cut), 0);
+		}
+	}
+	/* Every other good line and every bad one goes to the parser (or,
+	 * if taken, agrees with it). */
+	size_t taken_good = 0;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char text[CNP_CANDUMP_LINE_MAX + 2];
+		int len = snprintf(text, sizeof(text), "%s\n", good[i].line);
+		taken_good += scan_agrees(text, (size_t)len) != 0;
+	}
+	CHECK(taken_good >= 5);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[CNP_CANDUMP_LINE_MAX + 2];
+		int len = snprintf(text, sizeof(text), "%s\n", bad[i].line);
+		CHECK_EQ(scan_agrees(text, (size_t)len), 0);
+	}
+	static const char *const left[] = {
+		"(01.000000) can0 123#11\n",       /* padded seconds */
+		"(1000000000000.000000) can0 123#11\n", /* 13 digits */
+		"(1.000000) can0 123#1122334455667788_C\n",
+		"(1.000000) can0 123#11\r\r\n",
+		"(1.000000) can0 123#11\r",
+		"(1.000000) can0 123#11",
+		"(1.000000) can0 123#11 \n",
+		"(1.000000) can0 20000080#0000000000000000\n",
+		"(1.000000) can0 123##100\n",
+		"(1.000000) can0 123#R\n",
+		"(1.000000) can\x7f 123#11\n",
+		"(1.000000) can0 1FFFFFFF#1\n",
+		"(1.000000) can0 1FFFFFFF#aabbccddeeff0011\n", /* cases in two words */
+		"(1.000000) can0 ABC#00000000000000ab\n",
+	};
+	for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++)
+		CHECK_EQ(scan_agrees(left[i], strlen(left[i])), 0);
+	/* Two lines: the first alone is taken. */
+	const char *two = "(1.000000) can0 123#11\n(1.000001) can0 123#22\n";
+	CHECK_EQ(scan_agrees(two, strlen(two)), 23);
+}
+
 static void test_format_limits(void)
 {
 	struct cnp_frame f;
@@ -157,6 +247,7 @@ int main(void)
 {
 	test_good();
 	test_bad();
+	test_scan();
 	test_format_limits();
 	return check_finish();
 }
