@@ -157,7 +157,7 @@ struct cnp_config {
 /* Defaults (documented in docs/CONFIG.md). */
 #define CNP_DEFAULT_BATCH_MAX_BYTES (256u * 1024u)
 #define CNP_DEFAULT_BATCH_MAX_AGE_MS 10000u
-#define CNP_DEFAULT_ZLIB_LEVEL 6
+#define CNP_DEFAULT_ZLIB_LEVEL 5
 #define CNP_DEFAULT_SPOOL_MAX_BYTES (256u * 1024u * 1024u)
 /* A power cut loses at most this much of the open batch. */
 #define CNP_DEFAULT_SPOOL_SYNC_INTERVAL_MS 1000u
