@@ -61,6 +61,7 @@
 #define CK_MIN_FRAMES 3u
 #define CK_COUNTER 4u /* flag in the checksum byte: a counter field follows */
 #define CTR_SAMPLE 16u /* frames a counter must step through to be chosen */
+#define LOAD_SLACK 8u  /* bytes after the encoder's buffer: whole-word loads */
 
 /* 16 bytes a frame besides its payload: the payload offset is implied
  * (payloads are stored back to front in frame order). */
@@ -123,7 +124,7 @@ static struct cnp_frame_encoder *cols_create(size_t max_bytes, int level, int ch
 	struct cnp_frame_encoder *e = cnp_calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
-	e->buf = cnp_malloc(max_bytes);
+	e->buf = cnp_malloc(max_bytes + LOAD_SLACK);
 	if (!e->buf) {
 		cnp_free(e);
 		return NULL;
@@ -146,6 +147,30 @@ static struct cnp_frame_encoder *cols5_create(size_t max_bytes, int level)
 
 /* ---- checksums (codec 5) ------------------------------------------------- */
 
+/* The first n (<= 8) bytes at p as a word, the others zero; reads 8
+ * bytes (the encoder's buffer has LOAD_SLACK after its end). */
+static inline uint64_t load_first(const uint8_t *p, unsigned n)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	if (n >= 8)
+		return w;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return w & ~(~0ull >> (8 * n));
+#else
+	return w & ((1ull << (8 * n)) - 1);
+#endif
+}
+
+/* Adds the sums of the nibbles and of the bytes of w. */
+static inline void sums_word(uint64_t w, unsigned *sn, unsigned *sb)
+{
+	uint64_t nb = (w & 0x0F0F0F0F0F0F0F0Full) + ((w >> 4) & 0x0F0F0F0F0F0F0F0Full);
+	*sn += (unsigned)((nb * 0x0101010101010101ull) >> 56); /* each byte <= 30 */
+	uint64_t hw = (w & 0x00FF00FF00FF00FFull) + ((w >> 8) & 0x00FF00FF00FF00FFull);
+	*sb += (unsigned)((hw * 0x0001000100010001ull) >> 48); /* lanes <= 510 */
+}
+
 /* Sum of the nibbles of p[0..n) and, separately, of the bytes. */
 static void sums(const uint8_t *p, unsigned n, unsigned *nib, unsigned *byte)
 {
@@ -153,10 +178,7 @@ static void sums(const uint8_t *p, unsigned n, unsigned *nib, unsigned *byte)
 	for (; k + 8 <= n; k += 8) {
 		uint64_t w;
 		memcpy(&w, p + k, 8);
-		uint64_t nb = (w & 0x0F0F0F0F0F0F0F0Full) + ((w >> 4) & 0x0F0F0F0F0F0F0F0Full);
-		sn += (unsigned)((nb * 0x0101010101010101ull) >> 56); /* each byte <= 30 */
-		uint64_t hw = (w & 0x00FF00FF00FF00FFull) + ((w >> 8) & 0x00FF00FF00FF00FFull);
-		sb += (unsigned)((hw * 0x0001000100010001ull) >> 48); /* lanes <= 510 */
+		sums_word(w, &sn, &sb);
 	}
 	for (; k < n; k++) {
 		sn += (p[k] & 15u) + (p[k] >> 4);
@@ -299,19 +321,6 @@ struct tsent {
 	int16_t code;   /* dictionary symbol, -1 if none */
 };
 
-/* Up to 8 payload bytes as one word (a fixed-size load for the common 8). */
-static inline uint64_t load_le(const uint8_t *p, unsigned len)
-{
-	uint64_t v = 0;
-	if (len == 8) {
-		memcpy(&v, p, 8);
-		return v;
-	}
-	for (unsigned k = 0; k < len; k++)
-		v |= (uint64_t)p[k] << (8 * k);
-	return v;
-}
-
 /* Insertion sort of stream indexes by key: the table is small (<= 1024)
  * and mostly sorted already (ids appear in bus order). */
 static void sort_streams(const struct stream *st, unsigned *idx, unsigned n)
@@ -424,8 +433,11 @@ static void detect_checksum(struct stream *st, const struct rec *r, const uint8_
 		if (len == 0)
 			return;
 		const uint8_t *p = buf + off[ord[k]];
-		unsigned sn, sb, last = p[len - 1];
-		sums(p, len - 1, &sn, &sb);
+		unsigned sn = 0, sb = 0, last = p[len - 1];
+		if (len <= 8)
+			sums_word(load_first(p, len - 1), &sn, &sb);
+		else
+			sums(p, len - 1, &sn, &sb);
 		unsigned n_k = ((last & 15u) + sn + (last >> 4)) & 15u;
 		unsigned b_k = (last - sb) & 255u;
 		if (k == 0) {
@@ -762,11 +774,11 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 			unsigned hit = nmtf;
 			if (x->len <= 8) {
 				/* Classic frames: compare as one word, no call. */
-				uint64_t a = load_le(e->buf + off[fi], x->len);
+				uint64_t a = load_first(e->buf + off[fi], x->len);
 				for (unsigned m = 0; m < nmtf; m++) {
 					if (r[mtf[m]].len != x->len)
 						continue;
-					uint64_t b = load_le(e->buf + off[mtf[m]], x->len);
+					uint64_t b = load_first(e->buf + off[mtf[m]], x->len);
 					if (a == b) {
 						hit = m;
 						break;
@@ -801,6 +813,26 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 		uint32_t li = 0;
 		const struct rec *prev = NULL;
 		uint32_t prev_off = 0;
+		if (L <= 8) {
+			/* Classic payloads: a word at a time, bytes subtracted in
+			 * parallel (no borrow across bytes). */
+			const uint64_t H = 0x8080808080808080ull;
+			uint64_t ref = 0;
+			for (uint32_t k = start[s]; k < start[s + 1]; k++) {
+				const struct rec *x = &r[order[k]];
+				uint64_t cur = load_first(e->buf + off[order[k]], x->len);
+				if (o.p[sym0 + (k - start[s])] == SYM_LITERAL) {
+					uint64_t d = ((cur | H) - (ref & ~H)) ^ ((cur ^ ~ref) & H);
+					uint8_t b[8];
+					memcpy(b, &d, 8);
+					uint8_t *col = o.p + col0 + li++;
+					for (unsigned j = 0; j < L; j++)
+						col[(size_t)j * nlit] = b[j];
+				}
+				ref = cur;
+			}
+			continue;
+		}
 		for (uint32_t k = start[s]; k < start[s + 1]; k++) {
 			const struct rec *x = &r[order[k]];
 			uint32_t x_off = off[order[k]];
