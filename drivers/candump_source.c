@@ -57,6 +57,7 @@ struct candump_source {
 	uint64_t end_ts;      /* frames stamped at or after this end the source */
 	int ended;            /* duration_s reached: EOF from now on */
 	int have_pending;  /* a parsed frame waits for its time (paced) */
+	struct cnp_candump_scan_cache scan_cache;
 	char last_ifname[CNP_IFNAMSIZ];
 	unsigned last_iflen; /* 0: none yet */
 	uint8_t last_iface;
@@ -97,14 +98,31 @@ static void malformed(struct candump_source *s, const char *why, unsigned column
 		cnp_warn("%s: further malformed lines are counted, not shown", s->path);
 }
 
+/* Whether the n (<= 15) bytes at a are those at b (16 readable bytes at
+ * each): two word compares instead of a call. */
+static int same_name(const char *a, const char *b, unsigned n)
+{
+	static const uint8_t ones[32] = {
+		0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+		0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+	};
+	uint64_t x[2], y[2], m[2];
+	memcpy(x, a, 16);
+	memcpy(y, b, 16);
+	memcpy(m, ones + 16 - n, 16); /* n bytes of 0xFF, then zeros */
+	return ((x[0] ^ y[0]) & m[0]) == 0 && ((x[1] ^ y[1]) & m[1]) == 0;
+}
+
 /* Sets f->iface from the line's interface name. */
 static int set_iface(struct candump_source *s, struct cnp_frame *f,
                      const struct cnp_candump_line *info)
 {
-	/* Most lines name the interface of the line before: skip the lookup. */
+	/* Most lines name the interface of the line before: skip the lookup.
+	 * (The name lies in the block buffer, which has slack after it: its
+	 * first 16 bytes can be read as two words.) */
 	int rc = CNP_OK;
-	if (info->ifname_len == s->last_iflen &&
-	    memcmp(info->ifname, s->last_ifname, info->ifname_len) == 0) {
+	if (info->ifname_len == s->last_iflen && same_name(info->ifname, s->last_ifname,
+	                                                   info->ifname_len)) {
 		f->iface = s->last_iface;
 	} else {
 		rc = cnp_ifaces_intern(s->base.ifaces, info->ifname, info->ifname_len, &f->iface);
@@ -130,7 +148,9 @@ static int next_frame(struct candump_source *s, struct cnp_frame *f)
 {
 	struct cnp_candump_line info;
 	/* The common line in one pass, without looking for its end first. */
-	size_t fast = s->skipping ? 0 : cnp_candump_scan(s->buf + s->pos, s->buf + s->len, f, &info);
+	size_t fast = s->skipping ? 0
+	                          : cnp_candump_scan(s->buf + s->pos, s->buf + s->len, f, &info,
+	                                             &s->scan_cache);
 	if (fast) {
 		s->pos += fast;
 		s->line_no++;

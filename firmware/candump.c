@@ -204,8 +204,10 @@ tail:
  */
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
+/* The scan is one straight run: its helpers must not become calls. */
+#define WORD_FN static inline __attribute__((always_inline))
 
-static inline uint64_t load8(const char *p)
+WORD_FN uint64_t load8(const char *p)
 {
 	uint64_t w;
 	memcpy(&w, p, 8);
@@ -213,19 +215,19 @@ static inline uint64_t load8(const char *p)
 }
 
 /* Bytes >= x (0x21 <= x <= 0x7F) among bytes below 0x80 (w7 = w & 0x7F..). */
-static inline uint64_t ge(uint64_t w7, unsigned x)
+WORD_FN uint64_t ge(uint64_t w7, unsigned x)
 {
 	return (w7 + ONES * (0x80u - x)) & HIGHS;
 }
 
-static inline uint64_t digit_mask(uint64_t w)
+WORD_FN uint64_t digit_mask(uint64_t w)
 {
 	uint64_t w7 = w & ~HIGHS;
 	return ~w & ge(w7, '0') & ~ge(w7, '9' + 1);
 }
 
 /* Characters of an interface name: above ' ', not DEL. */
-static inline uint64_t name_mask(uint64_t w)
+WORD_FN uint64_t name_mask(uint64_t w)
 {
 	uint64_t w7 = w & ~HIGHS;
 	return (w & HIGHS) | (ge(w7, '!') & ~ge(w7, 0x7F));
@@ -234,7 +236,7 @@ static inline uint64_t name_mask(uint64_t w)
 /* Hex digits; *letters: those that are letters, *lower: lower-case ones.
  * Letters are compared folded to lower case (| 0x20: only A-F and a-f
  * fold into a-f); digits unfolded (0x10-0x19 would fold into them). */
-static inline uint64_t hex_mask(uint64_t w, uint64_t *letters, uint64_t *lower)
+WORD_FN uint64_t hex_mask(uint64_t w, uint64_t *letters, uint64_t *lower)
 {
 	uint64_t w7 = w & ~HIGHS, f7 = w7 | 0x2020202020202020ull, ascii = ~w & HIGHS;
 	uint64_t dig = ge(w7, '0') & ~ge(w7, '9' + 1);
@@ -244,20 +246,20 @@ static inline uint64_t hex_mask(uint64_t w, uint64_t *letters, uint64_t *lower)
 }
 
 /* Characters before the first that fails a mask (8 if none does). */
-static inline unsigned run_len(uint64_t mask)
+WORD_FN unsigned run_len(uint64_t mask)
 {
 	uint64_t fail = ~mask & HIGHS;
 	return fail ? (unsigned)__builtin_ctzll(fail) >> 3 : 8;
 }
 
 /* The low n bytes of a word (n <= 8). */
-static inline uint64_t low_bytes(unsigned n)
+WORD_FN uint64_t low_bytes(unsigned n)
 {
 	return n >= 8 ? ~0ull : (1ull << (8 * n)) - 1;
 }
 
 /* Eight hex digits -> four bytes, the first two digits in the lowest byte. */
-static inline uint64_t hex_bytes(uint64_t w)
+WORD_FN uint64_t hex_bytes(uint64_t w)
 {
 	uint64_t v = (w & 0x0F0F0F0F0F0F0F0Full) + ((w >> 6) & ONES) * 9; /* nibbles */
 	v = ((v & 0x00FF00FF00FF00FFull) << 4) | ((v >> 8) & 0x00FF00FF00FF00FFull);
@@ -266,7 +268,7 @@ static inline uint64_t hex_bytes(uint64_t w)
 }
 
 /* Eight decimal digits -> their value (the first digit most significant). */
-static inline uint64_t dec8(uint64_t w)
+WORD_FN uint64_t dec8(uint64_t w)
 {
 	w -= 0x3030303030303030ull;
 	w = w * 10 + (w >> 8);
@@ -275,26 +277,41 @@ static inline uint64_t dec8(uint64_t w)
 }
 
 size_t cnp_candump_scan(const char *line, const char *end, struct cnp_frame *f,
-                        struct cnp_candump_line *out)
+                        struct cnp_candump_line *out, struct cnp_candump_scan_cache *c)
 {
 	const char *p = line;
 	if (*p++ != '(')
 		return 0;
 	/* Seconds: 1 to 12 digits (no padding, no overflow), then
-	 * ".DDDDDD)" as one word. */
-	uint64_t w = load8(p), sec = 0;
-	unsigned nd = run_len(digit_mask(w)), i = 0;
-	if (nd == 8) {
-		nd += run_len(digit_mask(load8(p + 8)));
-		if (nd > 12)
+	 * ".DDDDDD)" as one word. The line before's seconds, if the same. */
+	uint64_t w = load8(p), w2 = load8(p + 8), sec = 0;
+	unsigned nd;
+	if (c && c->digits && (w & c->mask[0]) == c->text[0] && (w2 & c->mask[1]) == c->text[1]) {
+		sec = c->sec;
+		nd = c->digits;
+	} else {
+		unsigned i = 0;
+		nd = run_len(digit_mask(w));
+		if (nd == 8) {
+			nd += run_len(digit_mask(w2));
+			if (nd > 12)
+				return 0;
+			sec = dec8(w);
+			i = 8;
+		}
+		if (nd == 0 || (nd > 1 && *p == '0') || p[nd] != '.')
 			return 0;
-		sec = dec8(w);
-		i = 8;
+		for (; i < nd; i++)
+			sec = sec * 10 + (uint64_t)(p[i] - '0');
+		if (c) { /* the digits and the '.' */
+			c->mask[0] = low_bytes(nd + 1);
+			c->mask[1] = nd + 1 > 8 ? low_bytes(nd + 1 - 8) : 0;
+			c->text[0] = w & c->mask[0];
+			c->text[1] = w2 & c->mask[1];
+			c->sec = sec;
+			c->digits = nd;
+		}
 	}
-	if (nd == 0 || (nd > 1 && *p == '0'))
-		return 0;
-	for (; i < nd; i++)
-		sec = sec * 10 + (uint64_t)(p[i] - '0');
 	p += nd;
 	w = load8(p);
 	if ((w & 0xFF) != '.' || (w >> 56) != ')' || (~digit_mask(w) & 0x0080808080808000ull))
@@ -339,7 +356,7 @@ size_t cnp_candump_scan(const char *line, const char *end, struct cnp_frame *f,
 
 	/* Data: 0 to 16 hex digits, two words. */
 	w = load8(p);
-	uint64_t w2 = load8(p + 8);
+	w2 = load8(p + 8);
 	unsigned nhex = run_len(hex_mask(w, &let, &lo));
 	if (nhex == 8) {
 		nhex += run_len(hex_mask(w2, &let2, &lo2)); /* a 17th: no line end */
@@ -384,9 +401,9 @@ size_t cnp_candump_scan(const char *line, const char *end, struct cnp_frame *f,
 }
 #else
 size_t cnp_candump_scan(const char *line, const char *end, struct cnp_frame *f,
-                        struct cnp_candump_line *out)
+                        struct cnp_candump_line *out, struct cnp_candump_scan_cache *c)
 {
-	(void)line, (void)end, (void)f, (void)out;
+	(void)line, (void)end, (void)f, (void)out, (void)c;
 	return 0;
 }
 #endif

@@ -46,6 +46,17 @@ int cnp_candump_parse(const char *line, size_t len, struct cnp_frame *frame,
 #define CNP_CANDUMP_SCAN_SLACK 128
 
 /*
+ * What cnp_candump_scan() remembers from one line to the next of a log
+ * (lines of the same second share their seconds' text). Zero it before the
+ * first line.
+ */
+struct cnp_candump_scan_cache {
+	uint64_t text[2], mask[2]; /* "(SECONDS." after the '(', masked */
+	uint64_t sec;
+	unsigned digits; /* 0: nothing remembered */
+};
+
+/*
  * The fast path for the common line: a classic data frame (11- or 29-bit,
  * 0 to 8 bytes) with unpadded seconds, ending in "\n" or "\r\n". Parses the
  * line at `line` (text up to `end`, which must be readable for
@@ -54,11 +65,12 @@ int cnp_candump_parse(const char *line, size_t len, struct cnp_frame *frame,
  * out->ifname / out->ifname_len exactly as cnp_candump_parse() would (the
  * CNP_STYLE_CRLF bit included); returns 0 for any other line, valid or
  * not, which the caller then gives to cnp_candump_parse(). The length
- * returned is also cnp_candump_text_len() of the frame. Little-endian
+ * returned is also cnp_candump_text_len() of the frame. `cache` (or NULL)
+ * carries the seconds from line to line. Little-endian
  * machines only: elsewhere it always returns 0.
  */
 size_t cnp_candump_scan(const char *line, const char *end, struct cnp_frame *frame,
-                        struct cnp_candump_line *out);
+                        struct cnp_candump_line *out, struct cnp_candump_scan_cache *cache);
 
 /*
  * Writes the line for `frame` (line end per its style) into out[0..cap) and

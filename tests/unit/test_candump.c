@@ -140,7 +140,7 @@ static size_t scan_agrees(const char *text, size_t tlen)
 	memcpy(buf, text, tlen);
 	struct cnp_frame f, g;
 	struct cnp_candump_line a = {0}, b = {0};
-	size_t n = cnp_candump_scan(buf, buf + tlen, &f, &a);
+	size_t n = cnp_candump_scan(buf, buf + tlen, &f, &a, NULL);
 	if (!n)
 		return 0;
 	CHECK(n <= tlen && buf[n - 1] == '\n');
@@ -215,6 +215,38 @@ static void test_scan(void)
 	};
 	for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++)
 		CHECK_EQ(scan_agrees(left[i], strlen(left[i])), 0);
+	/* A log, line after line with the cache: lines that share their
+	 * seconds, or only a prefix of them, or differ in the digit count. */
+	const char *log = "(1674148739.212264) can0 112#FF0015\n"
+	                  "(1674148739.212487) can1 14A#FFF1000007FFF124\n"
+	                  "(1674148740.000001) can1 14A#00\n"
+	                  "(167414874.000002) can1 14A#01\n"
+	                  "(16741487400.000003) can1 14A#02\n"
+	                  "(9.000004) can1 14A#03\n"
+	                  "(90.000005) can1 14A#04\n"
+	                  "(9.000006) can1 14A#05\n";
+	static const uint64_t want_ts[] = {
+		1674148739212264u, 1674148739212487u, 1674148740000001u, 167414874000002u,
+		16741487400000003u, 9000004u, 90000005u, 9000006u,
+	};
+	struct cnp_candump_scan_cache cache;
+	memset(&cache, 0, sizeof(cache));
+	char lbuf[512];
+	memset(lbuf, 0, sizeof(lbuf));
+	memcpy(lbuf, log, strlen(log));
+	const char *at = lbuf, *lend = lbuf + strlen(log);
+	for (size_t i = 0; i < sizeof(want_ts) / sizeof(want_ts[0]); i++) {
+		struct cnp_frame f;
+		struct cnp_candump_line li;
+		size_t n = cnp_candump_scan(at, lend, &f, &li, &cache);
+		CHECK(n > 0);
+		if (!n)
+			break;
+		CHECK_EQ(f.ts_us, want_ts[i]);
+		CHECK_EQ(f.data[0], i < 2 ? 0xFF : i - 2);
+		at += n;
+	}
+	CHECK(at == lend);
 	/* Two lines: the first alone is taken. */
 	const char *two = "(1.000000) can0 123#11\n(1.000001) can0 123#22\n";
 	CHECK_EQ(scan_agrees(two, strlen(two)), 23);
