@@ -556,7 +556,7 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 	uint32_t *order = NULL, *start = NULL, *off = NULL;
 	uint16_t *rank = NULL; /* stream -> position in the sorted table */
 	unsigned *sorted = NULL;
-	struct tsent *tt = NULL;
+	struct tsent *tt = NULL, *cand = NULL;
 	uint8_t *zbuf = NULL;
 	struct out o = {0};
 
@@ -571,10 +571,11 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 	order = cnp_malloc((n ? n : 1) * sizeof(*order));
 	start = cnp_calloc(e->nstreams + 1, sizeof(*start));
 	tt = cnp_calloc(TS_HASH, sizeof(*tt));
+	cand = cnp_malloc(TS_HASH * sizeof(*cand));
 	off = cnp_malloc((n ? n : 1) * sizeof(*off));
 	rank = cnp_malloc((e->nstreams ? e->nstreams : 1) * sizeof(*rank));
 	sorted = cnp_malloc((e->nstreams ? e->nstreams : 1) * sizeof(*sorted));
-	if (!o.p || !order || !start || !tt || !off || !rank || !sorted)
+	if (!o.p || !order || !start || !tt || !cand || !off || !rank || !sorted)
 		goto out;
 	{
 		size_t end = e->cap;
@@ -632,24 +633,20 @@ static int cols_finish(struct cnp_frame_encoder *e, uint8_t **out, size_t *out_l
 	struct tsent dict[DICT_MAX];
 	unsigned ndict = 0;
 	{
-		/* Move candidates to the front of the table, sort them. */
+		/* Copy the candidates out of the table, sort them. */
 		size_t m = 0;
 		for (size_t i = 0; i < TS_HASH; i++)
 			if (tt[i].value && tt[i].count >= DICT_MIN_COUNT)
-				tt[m++] = tt[i]; /* m <= i: compacting in place */
-		/* The hash layout is gone now: rebuild it after choosing. */
-		qsort(tt, m, sizeof(*tt), cmp_tsent_desc);
+				cand[m++] = tt[i];
+		qsort(cand, m, sizeof(*cand), cmp_tsent_desc);
 		ndict = m < DICT_MAX ? (unsigned)m : DICT_MAX;
-		memcpy(dict, tt, ndict * sizeof(*dict));
+		memcpy(dict, cand, ndict * sizeof(*dict));
 		/* Codec 5 lists the dictionary by value, as differences: smaller
 		 * than by frequency, and symbol numbers mean nothing to deflate. */
 		if (e->checksums)
 			qsort(dict, ndict, sizeof(*dict), cmp_tsent_value);
-		memset(tt, 0, TS_HASH * sizeof(*tt));
-		for (unsigned k = 0; k < ndict; k++) {
-			struct tsent *t = ts_find(tt, dict[k].value - 1, 1);
-			t->code = (int16_t)k;
-		}
+		for (unsigned k = 0; k < ndict; k++) /* in the table: it was counted */
+			ts_find(tt, dict[k].value - 1, 0)->code = (int16_t)k;
 	}
 
 	/* Header. */
@@ -871,6 +868,7 @@ out:
 	cnp_free(order);
 	cnp_free(start);
 	cnp_free(tt);
+	cnp_free(cand);
 	cnp_free(off);
 	cnp_free(rank);
 	cnp_free(sorted);
