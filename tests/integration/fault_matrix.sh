@@ -40,7 +40,6 @@ repo=$(cd -- "$here/../.." && pwd)
 echo "=== fault_matrix: 500 503 429 408 400 403 413 reset stall close, s3:// and https://"
 
 receiver_require
-full_trace=$trace
 run_timeout=${CANOPY_TEST_TIMEOUT:-120}
 lines=${FAULT_MATRIX_LINES:-6000}
 cap_ms=1000
@@ -50,13 +49,7 @@ work=''
 t_mktemp_dir work fault_matrix
 t_info "work dir $work"
 tls_setup "$work/tls" >/dev/null || t_die "could not create the test certificates"
-trace=$work/trace.log
-head -n "$lines" "$full_trace" >"$trace"
-sort "$trace" >"$work/trace.sorted"
-t_info "trace: the first $(wc -l <"$trace") frames of $full_trace"
-creds=$work/credentials
-(umask 077 && printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
-  "$key_id" "$secret" >"$creds")
+receiver_work "$lines"
 
 # write_config FILE KIND SPOOL
 write_config() {

@@ -153,6 +153,16 @@ t_wait_pid_exit() {
   ! t_pid_alive "$pid"
 }
 
+# t_stop_pid PID: SIGTERM, up to 5 s to exit, then SIGKILL; reaps it when
+# it is this shell's child. Nothing happens for an empty or dead PID.
+t_stop_pid() {
+  if [[ -n "${1:-}" ]] && t_pid_alive "$1"; then
+    kill -TERM "$1" 2>/dev/null || true
+    t_wait_pid_exit "$1" 50 || kill -KILL "$1" 2>/dev/null || true
+  fi
+  [[ -z "${1:-}" ]] || wait "$1" 2>/dev/null || true
+}
+
 t_children() {
   local f stat rest
   for f in /proc/[0-9]*/stat; do

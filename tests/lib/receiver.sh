@@ -5,9 +5,12 @@
 # The caller sets: py (python3 with botocore), work (temp dir), bucket,
 # key_id, secret. receiver_start NAME [ARG...] gives rcv_pid, rcv_port,
 # rcv_root, rcv_log, rcv_control (a JSON list of fault rules, '[]' to
-# start); receiver_stop ends it (registered with t_on_exit).
+# start); receiver_stop ends it (registered with t_on_exit). The array
+# rcv_wrap, empty by default, prefixes the receiver's command (for example
+# `ip netns exec NS` to run it in a network namespace).
 
 rcv_pid='' rcv_port='' rcv_root='' rcv_log='' rcv_control=''
+rcv_wrap=()
 
 # receiver_require: sets py (S3_PYTHON, default /usr/bin/python3), data
 # (CANOPY_DATA), trace (CANOPY_TEST_TRACE under data/traces, default
@@ -38,12 +41,23 @@ receiver_require() {
   [[ -f "$trace" ]] || t_skip "trace $trace not found"
 }
 
+# receiver_work LINES: in $work (made, with tls_setup done), trace.log
+# (the first LINES lines of $trace; trace is set to it, full_trace keeps
+# the original), trace.sorted and a credentials file for the receiver's
+# key (creds).
+receiver_work() {
+  full_trace=$trace
+  trace=$work/trace.log
+  head -n "$1" "$full_trace" >"$trace"
+  sort "$trace" >"$work/trace.sorted"
+  t_info "trace: the first $(wc -l <"$trace") frames of $full_trace"
+  creds=$work/credentials
+  (umask 077 && printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+    "$key_id" "$secret" >"$creds")
+}
+
 receiver_stop() {
-  if [[ -n "$rcv_pid" ]] && t_pid_alive "$rcv_pid"; then
-    kill -TERM "$rcv_pid" 2>/dev/null || true
-    t_wait_pid_exit "$rcv_pid" 50 || kill -KILL "$rcv_pid" 2>/dev/null || true
-    wait "$rcv_pid" 2>/dev/null || true
-  fi
+  t_stop_pid "$rcv_pid"
   rcv_pid=''
 }
 t_on_exit receiver_stop
@@ -57,7 +71,7 @@ receiver_start() {
   rcv_root=$dir/storage rcv_log=$dir/receiver.log rcv_control=$dir/control.json
   echo '[]' >"$rcv_control"
   rm -f "$dir/port"
-  "$py" "$repo/tests/servers/s3_receiver.py" --root "$rcv_root" --port-file "$dir/port" \
+  "${rcv_wrap[@]}" "$py" "$repo/tests/servers/s3_receiver.py" --root "$rcv_root" --port-file "$dir/port" \
     --bucket "$bucket" --access-key "$key_id" --secret "$secret" --region us-east-1 \
     --tls-cert "$TLS_SERVER_CERT" --tls-key "$TLS_SERVER_KEY" \
     --control "$rcv_control" --log "$rcv_log" --min-part-bytes 1024 "$@" \
