@@ -6,6 +6,7 @@
 #include "platform/clock.h"
 #include "platform/crypto.h"
 #include "platform/log.h"
+#include "platform/netwatch.h"
 #include "platform/random.h"
 #include "platform/thread.h"
 #include "platform/zlib.h"
@@ -18,11 +19,18 @@
 #define IDLE_WAIT_US 1000000u
 /* Smallest retry delay, so that full jitter never spins. */
 #define MIN_DELAY_US 50000u
+/* A network change retries an endpoint at once at most this often: the
+ * events of one link coming up (route, carrier, addresses) arrive over a
+ * few hundred ms, and the first may come before the link carries packets;
+ * a flood of events costs at most 20 attempts a second. */
+#define NET_RETRY_US 50000u
 
 struct ep_state {
 	struct cnp_endpoint *ep;
 	unsigned fails;      /* consecutive failures */
 	uint64_t next_try_us;
+	int net_fail;          /* the last failure had no answer (connect, DNS, reset...) */
+	uint64_t net_retry_us; /* when a network change last cut its backoff short */
 };
 
 struct cnp_uploader {
@@ -37,6 +45,9 @@ struct cnp_uploader {
 	struct cnp_uploader_stats stats;
 	struct cnp_endpoint_health health[CNP_UPLOADER_MAX_ENDPOINTS]; /* under stats_lock */
 	unsigned next_mirror; /* mirror: the endpoint whose turn comes first */
+	atomic_int net_changed; /* cnp_uploader_network_changed since the last step */
+	struct cnp_netwatch *netwatch; /* NULL: no network-change notifications */
+	struct cnp_thread *watch_thread;
 };
 
 /* Replaces the endpoint's full URL in a back-end's message with the
@@ -175,9 +186,38 @@ static enum cnp_put_class classify(int rc, const struct cnp_put_result *res)
 	return CNP_PUT_TRANSIENT;
 }
 
+/*
+ * The network may be back: an endpoint whose last failure got no answer at
+ * all (no route, connect refused, DNS, reset, timeout) is tried again now
+ * with its backoff started over, instead of at the end of a pause that may
+ * have grown to the cap during the outage. An endpoint that answered (5xx,
+ * 429, 401...) keeps its pause: the network was not its problem. At most
+ * once per NET_RETRY_US per endpoint, so that a flapping link cannot turn
+ * into a retry storm.
+ */
+static void network_changed(struct cnp_uploader *u, uint64_t now_us)
+{
+	for (unsigned i = 0; i < u->n; i++) {
+		struct ep_state *st = &u->eps[i];
+		if (!st->net_fail || st->next_try_us <= now_us ||
+		    (st->net_retry_us && now_us - st->net_retry_us < NET_RETRY_US))
+			continue;
+		cnp_info("network change: trying %s again now (after %u failures)",
+		         u->health[i].url, st->fails);
+		st->fails = 0;
+		st->next_try_us = 0;
+		st->net_retry_us = now_us ? now_us : 1;
+		cnp_mutex_lock(u->stats_lock);
+		u->health[i].retry_at_us = 0;
+		cnp_mutex_unlock(u->stats_lock);
+	}
+}
+
 int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us)
 {
 	uint64_t step_mono = cnp_clock_mono_us();
+	if (atomic_exchange(&u->net_changed, 0))
+		network_changed(u, now_us);
 	struct cnp_spool_entry e;
 	*wait_us = IDLE_WAIT_US;
 	struct ep_state *st = NULL;
@@ -293,6 +333,7 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 			         st->fails);
 		st->fails = 0;
 		st->next_try_us = 0;
+		st->net_fail = 0;
 		publish_health(u, st, 1, 0, "", now_us + elapsed);
 		cnp_debug("uploaded %s (%zu bytes, %" PRIu32 " frames) in %" PRIu64 " ms", key,
 		          len, e.frames, latency / 1000);
@@ -321,12 +362,14 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 		cnp_mutex_unlock(u->stats_lock);
 		st->fails = 0;
 		st->next_try_us = 0;
+		st->net_fail = 0;
 		publish_health(u, st, 0, res.status, detail, now_us + elapsed);
 		*wait_us = 0;
 		return rc;
 	}
 	cnp_spool_release(u->spool, e.name);
 	st->fails++;
+	st->net_fail = cls == CNP_PUT_TRANSIENT && rc != CNP_ERR_HTTP;
 	uint64_t delay;
 	if (cls == CNP_PUT_AUTH) {
 		/* Credentials or configuration: every batch would fail alike.
@@ -372,9 +415,41 @@ static void thread_main(void *arg)
 	}
 }
 
+/* The watch thread: each change that may bring the network back wakes
+ * the upload thread. */
+static void watch_main(void *arg)
+{
+	struct cnp_uploader *u = arg;
+	while (!atomic_load(u->cancel)) {
+		int rc = cnp_netwatch_wait(u->netwatch);
+		if (rc == CNP_OK) {
+			cnp_debug("network change: waking the uploader");
+			cnp_uploader_network_changed(u);
+		} else if (rc != CNP_ERR_CANCELLED) {
+			cnp_warn("network-change notifications failed (%s); retries follow the "
+			         "backoff alone", cnp_strerror(rc));
+			return;
+		}
+	}
+}
+
 int cnp_uploader_start(struct cnp_uploader *u)
 {
-	return cnp_thread_start(&u->thread, thread_main, u);
+	int rc = cnp_thread_start(&u->thread, thread_main, u);
+	if (rc != CNP_OK)
+		return rc;
+	/* Optional: without notifications the backoff alone decides. */
+	int wrc = cnp_netwatch_open(&u->netwatch);
+	if (wrc == CNP_OK)
+		wrc = cnp_thread_start(&u->watch_thread, watch_main, u);
+	if (wrc != CNP_OK) {
+		cnp_info("no network-change notifications (%s); retries follow the backoff alone",
+		         cnp_strerror(wrc));
+		cnp_netwatch_close(u->netwatch);
+		u->netwatch = NULL;
+		u->watch_thread = NULL;
+	}
+	return CNP_OK;
 }
 
 void cnp_uploader_stop(struct cnp_uploader *u)
@@ -383,8 +458,21 @@ void cnp_uploader_stop(struct cnp_uploader *u)
 		return;
 	atomic_store(u->cancel, 1);
 	cnp_event_signal(u->wake);
+	if (u->watch_thread) {
+		cnp_netwatch_interrupt(u->netwatch);
+		cnp_thread_join(u->watch_thread);
+		u->watch_thread = NULL;
+	}
+	cnp_netwatch_close(u->netwatch);
+	u->netwatch = NULL;
 	cnp_thread_join(u->thread);
 	u->thread = NULL;
+}
+
+void cnp_uploader_network_changed(struct cnp_uploader *u)
+{
+	atomic_store(&u->net_changed, 1);
+	cnp_event_signal(u->wake);
 }
 
 void cnp_uploader_kick(struct cnp_uploader *u)

@@ -21,6 +21,12 @@
  *   (cnp_spool_quarantine, which counts its frames as dropped), counted in
  *   stats.rejected and logged with the URL and status; not retried.
  *
+ * A quick return: an endpoint that failed for want of a network (no
+ * answer at all) is retried at once when the network changes (a link comes
+ * up, an address or a route is added: cnp_uploader_network_changed, fed
+ * by rtnetlink through platform/netwatch.h), not at the end of a backoff
+ * that grew to the cap during the outage.
+ *
  * Runs on its own thread (cnp_uploader_start) so that a slow link never
  * stalls reading the bus; cnp_uploader_step() runs one attempt on the
  * caller's thread, for tests.
@@ -93,6 +99,14 @@ int cnp_uploader_start(struct cnp_uploader *u);
 void cnp_uploader_stop(struct cnp_uploader *u);
 /* Wakes the thread: a new batch is in the spool. */
 void cnp_uploader_kick(struct cnp_uploader *u);
+/*
+ * The network may be back (a link came up, an address or route was added):
+ * the next step retries at once every endpoint whose last failure got no
+ * answer (connect, DNS, reset, timeout) and starts its backoff over; at
+ * most once per 50 ms per endpoint. Any thread; cnp_uploader_start calls it
+ * from its own watch of the network (platform/netwatch.h) where there is one.
+ */
+void cnp_uploader_network_changed(struct cnp_uploader *u);
 
 /*
  * One attempt at `now_us` (monotonic).
