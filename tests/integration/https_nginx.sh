@@ -36,19 +36,7 @@ repo=$(cd -- "$here/../.." && pwd)
 echo "=== https_nginx: canopy -> HTTPS PUT -> nginx"
 
 # --- prerequisites ----------------------------------------------------------
-t_require_bins CANOPY_BIN CANOPY_DECODE_BIN
-nginx_bin >/dev/null || t_skip "nginx not installed (apt-get install nginx)"
-command -v openssl >/dev/null 2>&1 || t_skip "openssl not installed"
-command -v timeout >/dev/null 2>&1 || t_skip "timeout (coreutils) not installed"
-
-data=${CANOPY_DATA:-$repo/../shared/data}
-[[ -d "$data" ]] || t_skip "data folder $data not found (set CANOPY_DATA)"
-data=$(cd -- "$data" && pwd)
-trace=${CANOPY_TEST_TRACE:-honda_civic_type_r_2019.log}
-[[ "$trace" == */* ]] || trace=$data/traces/$trace
-[[ -f "$trace" ]] || t_skip "trace $trace not found"
-
-read -r -a emu <<<"${CANOPY_EMULATOR:-}"
+nginx_require_trace
 run_timeout=${CANOPY_TEST_TIMEOUT:-120}
 term_after=${CANOPY_TEST_TERM_AFTER:-8}
 vehicle=demo-1

@@ -153,6 +153,19 @@ t_wait_pid_exit() {
   ! t_pid_alive "$pid"
 }
 
+# t_require_trace: sets data (CANOPY_DATA, default ../shared/data beside
+# the repository; $repo must be set) and trace (CANOPY_TEST_TRACE, a name
+# under data/traces or a path; default honda_civic_type_r_2019.log); skips
+# the test when either is missing.
+t_require_trace() {
+  data=${CANOPY_DATA:-$repo/../shared/data}
+  [[ -d "$data" ]] || t_skip "data folder $data not found (set CANOPY_DATA)"
+  data=$(cd -- "$data" && pwd)
+  trace=${CANOPY_TEST_TRACE:-honda_civic_type_r_2019.log}
+  [[ "$trace" == */* ]] || trace=$data/traces/$trace
+  [[ -f "$trace" ]] || t_skip "trace $trace not found"
+}
+
 # t_stop_pid PID: SIGTERM, up to 5 s to exit, then SIGKILL; reaps it when
 # it is this shell's child. Nothing happens for an empty or dead PID.
 t_stop_pid() {

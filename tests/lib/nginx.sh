@@ -41,6 +41,9 @@
 #   NGINX_ERROR_LOG NGINX_ACCESS_LOG (one line per request:
 #   addr "request" status request_length body_bytes_sent ssl_protocol
 #   client_verify)
+#   NGINX_REUSE_LOG (one line per request: connection serial number,
+#   requests so far on that connection, "r" if the TLS session was resumed
+#   else ".", status, "request")
 
 [[ -n "${_CANOPY_NGINX_SH:-}" ]] && return 0
 _CANOPY_NGINX_SH=1
@@ -97,6 +100,9 @@ http {
     log_format canopy '\$remote_addr "\$request" \$status \$request_length '
                       '\$body_bytes_sent \$ssl_protocol \$ssl_client_verify';
     access_log "$prefix/access.log" canopy;
+    log_format reuse '\$connection \$connection_requests \$ssl_session_reused \$status '
+                     '"\$request"';
+    access_log "$prefix/reuse.log" reuse;
     client_body_temp_path "$prefix/tmp/body";
     proxy_temp_path "$prefix/tmp/proxy";
     fastcgi_temp_path "$prefix/tmp/fastcgi";
@@ -128,6 +134,19 @@ http {
     }
 }
 EOF
+}
+
+# nginx_require_trace: what a test that uploads a trace to nginx needs:
+# CANOPY_BIN, CANOPY_DECODE_BIN, nginx, openssl, timeout, the data folder
+# and trace (t_require_trace); sets emu (CANOPY_EMULATOR as an array).
+# Skips the test when one is missing.
+nginx_require_trace() {
+  t_require_bins CANOPY_BIN CANOPY_DECODE_BIN
+  nginx_bin >/dev/null || t_skip "nginx not installed (apt-get install nginx)"
+  command -v openssl >/dev/null 2>&1 || t_skip "openssl not installed"
+  command -v timeout >/dev/null 2>&1 || t_skip "timeout (coreutils) not installed"
+  t_require_trace
+  read -r -a emu <<<"${CANOPY_EMULATOR:-}"
 }
 
 nginx_show_logs() {
@@ -177,6 +196,7 @@ nginx_start() {
   NGINX_CONF=$NGINX_PREFIX/nginx.conf
   NGINX_ERROR_LOG=$NGINX_PREFIX/error.log
   NGINX_ACCESS_LOG=$NGINX_PREFIX/access.log
+  NGINX_REUSE_LOG=$NGINX_PREFIX/reuse.log
   if ((_NGINX_CLEANUP_REGISTERED == 0)); then
     _NGINX_CLEANUP_REGISTERED=1
     t_on_exit nginx_cleanup

@@ -33,12 +33,7 @@ receiver_require() {
     t_skip "botocore not importable by $py (apt-get install python3-botocore)"
   command -v openssl >/dev/null 2>&1 || t_skip "openssl not installed"
   command -v timeout >/dev/null 2>&1 || t_skip "timeout (coreutils) not installed"
-  data=${CANOPY_DATA:-$repo/../shared/data}
-  [[ -d "$data" ]] || t_skip "data folder $data not found (set CANOPY_DATA)"
-  data=$(cd -- "$data" && pwd)
-  trace=${CANOPY_TEST_TRACE:-honda_civic_type_r_2019.log}
-  [[ "$trace" == */* ]] || trace=$data/traces/$trace
-  [[ -f "$trace" ]] || t_skip "trace $trace not found"
+  t_require_trace
 }
 
 # receiver_work LINES: in $work (made, with tls_setup done), trace.log
