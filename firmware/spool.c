@@ -69,6 +69,11 @@ struct cnp_spool {
 	 * reasons go back into dropped_full and dropped_corrupt). */
 	uint64_t reowed[CNP_DROP_REASONS], reowed_reported[CNP_DROP_REASONS];
 	uint64_t reowed_taken[CNP_DROP_REASONS];
+	/* A batch has taken reowed_taken and is not stored yet (in state.json
+	 * too, so that the scan after a crash knows what a stored batch newer
+	 * than state.json took); saved_*: the values state.json had. */
+	int taken_pending, saved_taken_pending;
+	uint64_t saved_taken[CNP_DROP_REASONS];
 	/* Mirror: the endpoints every batch is owed to, by tag; 0: one owner
 	 * (the first acknowledgement deletes a batch). */
 	unsigned n_owners;
@@ -125,13 +130,16 @@ static int write_state(struct cnp_spool *s)
 	                 ",\"reported_corrupt\":%" PRIu64 ",\"pending_quarantine\":\"%s\""
 	                 ",\"pending_quarantine_frames\":%" PRIu64 ",\"reowed_malformed\":%" PRIu64
 	                 ",\"reowed_kernel\":%" PRIu64 ",\"reported_reowed_malformed\":%" PRIu64
-	                 ",\"reported_reowed_kernel\":%" PRIu64 "}\n",
+	                 ",\"reported_reowed_kernel\":%" PRIu64 ",\"taken_pending\":%d"
+	                 ",\"taken_reowed_malformed\":%" PRIu64 ",\"taken_reowed_kernel\":%" PRIu64
+	                 "}\n",
 	                 s->id, s->boot, s->next_seq, hex, s->dropped_full, s->dropped_corrupt,
 	                 s->last_boot, s->last_seq, s->has_last, s->reported_full,
 	                 s->reported_corrupt, s->pending_q, s->pending_q_frames,
 	                 s->reowed[CNP_DROP_MALFORMED], s->reowed[CNP_DROP_KERNEL],
 	                 s->reowed_reported[CNP_DROP_MALFORMED],
-	                 s->reowed_reported[CNP_DROP_KERNEL]);
+	                 s->reowed_reported[CNP_DROP_KERNEL], s->taken_pending,
+	                 s->reowed_taken[CNP_DROP_MALFORMED], s->reowed_taken[CNP_DROP_KERNEL]);
 	int rc = cnp_fs_write_atomic(s->dir, STATE_FILE, text, (size_t)n);
 	if (rc != CNP_OK)
 		cnp_error("spool %s: cannot write %s: %s", s->dir, STATE_FILE, cnp_fs_last_error());
@@ -189,14 +197,19 @@ static void read_state(struct cnp_spool *s)
 			s->reported_corrupt = v;
 		static const struct {
 			const char *key;
-			int reason, reported;
+			int reason, which;
 		} ro[] = {{"reowed_malformed", CNP_DROP_MALFORMED, 0},
 		          {"reowed_kernel", CNP_DROP_KERNEL, 0},
 		          {"reported_reowed_malformed", CNP_DROP_MALFORMED, 1},
-		          {"reported_reowed_kernel", CNP_DROP_KERNEL, 1}};
+		          {"reported_reowed_kernel", CNP_DROP_KERNEL, 1},
+		          {"taken_reowed_malformed", CNP_DROP_MALFORMED, 2},
+		          {"taken_reowed_kernel", CNP_DROP_KERNEL, 2}};
+		uint64_t *arrays[] = {s->reowed, s->reowed_reported, s->saved_taken};
 		for (size_t k = 0; k < sizeof(ro) / sizeof(ro[0]); k++)
 			if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, ro[k].key), UINT64_MAX, &v))
-				(ro[k].reported ? s->reowed_reported : s->reowed)[ro[k].reason] = v;
+				arrays[ro[k].which][ro[k].reason] = v;
+		if (!cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "taken_pending"), 1, &v))
+			s->saved_taken_pending = (int)v;
 		const cJSON *pq = cJSON_GetObjectItemCaseSensitive(j, "pending_quarantine");
 		if (cJSON_IsString(pq) && is_batch_name(pq->valuestring) &&
 		    !cnp_json_uint(cJSON_GetObjectItemCaseSensitive(j, "pending_quarantine_frames"),
@@ -343,6 +356,20 @@ static int scan_cb(const char *name, void *arg)
 		 * counts it carries are reported, not to be reported again. */
 		s->reported_full += b.dropped[CNP_DROP_SPOOL_FULL];
 		s->reported_corrupt += b.dropped[CNP_DROP_CORRUPT];
+		/* Its malformed and kernel counts mix the source's own (never
+		 * in state.json) with re-owed ones: the re-owed part is what it
+		 * took, state.json's taken values if a batch had taken them when
+		 * it was written, else everything re-owed then (re-owing writes
+		 * state.json, so nothing was re-owed between that and the take). */
+		static const int mixed[] = {CNP_DROP_MALFORMED, CNP_DROP_KERNEL};
+		for (size_t k = 0; k < 2; k++) {
+			int r = mixed[k];
+			uint64_t took = s->saved_taken_pending ? s->saved_taken[r] : s->reowed[r];
+			if (took > s->reowed_reported[r])
+				s->reowed_reported[r] += took - s->reowed_reported[r] < b.dropped[r]
+				                             ? took - s->reowed_reported[r]
+				                             : b.dropped[r];
+		}
 		s->stale_found = 1;
 		if (!s->scan_has_max || after(boot, seq, s->scan_boot, s->scan_seq)) {
 			s->scan_has_max = 1;
@@ -565,6 +592,7 @@ int cnp_spool_put_priority(struct cnp_spool *s, uint64_t seq, const uint8_t *dat
 	s->reported_full = s->taken_full;
 	s->reported_corrupt = s->taken_corrupt;
 	memcpy(s->reowed_reported, s->reowed_taken, sizeof(s->reowed_reported));
+	s->taken_pending = 0;
 	s->has_prev = 1;
 	memcpy(s->prev, digest, CNP_SHA256_LEN);
 	/* The batch is safe even if this fails: the next boot number is
@@ -710,6 +738,7 @@ void cnp_spool_take_all(struct cnp_spool *s, uint64_t dropped[CNP_DROP_REASONS])
 		dropped[r] += s->reowed[r] - s->reowed_reported[r];
 		s->reowed_taken[r] = s->reowed[r];
 	}
+	s->taken_pending = 1;
 	cnp_mutex_unlock(s->lock);
 }
 

@@ -29,8 +29,9 @@ struct built {
 	uint8_t digest[CNP_SHA256_LEN];
 };
 
-/* The manifest "priority" of the batches build() makes. */
+/* The manifest "priority" and "dropped" of the batches build() makes. */
 static int64_t build_priority;
+static uint64_t build_dropped[CNP_DROP_REASONS];
 
 /* A real sealed batch of `nframes` frames for (boot, seq), chained to prev. */
 static void build(struct built *b, const char *spool_id, uint32_t boot, uint64_t seq,
@@ -64,6 +65,7 @@ static void build(struct built *b, const char *spool_id, uint32_t boot, uint64_t
 	info.sealed_wall_us = 1700000000000000u;
 	info.sealed_mono_us = 5000000u;
 	info.priority = build_priority;
+	memcpy(info.dropped, build_dropped, sizeof(info.dropped));
 	CHECK_EQ(cnp_batch_writer_finish(w, &info, &b->data, &b->len, b->digest), CNP_OK);
 	b->frames = nframes;
 	cnp_batch_writer_destroy(w);
@@ -654,6 +656,105 @@ static void test_evict_priority(void)
 	release_built(&e);
 }
 
+/* Copies dir/state.json to or from `saved` (a crash just before the spool
+ * wrote it: the batch is on flash, state.json is the one before). */
+static void state_copy(const char *dir, uint8_t **saved, size_t *len, int restore)
+{
+	char p[1024];
+	path_in(p, sizeof(p), dir, "state.json");
+	if (!restore) {
+		CHECK_EQ(cnp_fs_read_file(p, 1u << 20, saved, len), CNP_OK);
+		return;
+	}
+	CHECK_EQ(cnp_fs_write_atomic(dir, "state.json", *saved, *len), CNP_OK);
+	cnp_free(*saved);
+	*saved = NULL;
+}
+
+/* Builds the next batch of `s` and stores it as carrying `malformed` and
+ * `kernel` drops (its manifest's counts); its name into `name`. */
+static void put_carrying(struct cnp_spool *s, struct built *out, char name[CNP_SPOOL_NAME_MAX],
+                         uint64_t malformed, uint64_t kernel)
+{
+	uint64_t seq, carried[CNP_DROP_REASONS] = {0};
+	int has_prev;
+	uint8_t prev[CNP_SHA256_LEN];
+	carried[CNP_DROP_MALFORMED] = malformed;
+	carried[CNP_DROP_KERNEL] = kernel;
+	cnp_spool_next(s, &seq, &has_prev, prev);
+	build(out, cnp_spool_id(s), cnp_spool_boot(s), seq, has_prev, prev, 10);
+	batch_file(name, cnp_spool_boot(s), seq);
+	CHECK_EQ(cnp_spool_put_priority(s, seq, out->data, out->len, out->frames, out->digest, 0,
+	                                carried),
+	         CNP_OK);
+}
+
+/* A batch stored with re-owed malformed and kernel counts, then a crash
+ * before state.json says so: after the restart those counts are not owed
+ * again (they are in the stored batch), and counts re-owed after the take
+ * still are. The batch's own (source) drops ride along in the same
+ * manifest fields. */
+static void test_reowed_crash(void)
+{
+	for (int variant = 0; variant < 2; variant++) {
+		char dir[512];
+		make_dir(dir, sizeof(dir), variant ? "reowed-crash-1" : "reowed-crash-0");
+		struct cnp_spool_config sc = {.dir = dir, .max_bytes = 1u << 30};
+		struct cnp_spool *s = NULL;
+		CHECK_EQ(cnp_spool_open(&sc, &s), CNP_OK);
+		if (!s)
+			return;
+		uint64_t seq, all[CNP_DROP_REASONS];
+		int has_prev;
+		uint8_t prev[CNP_SHA256_LEN];
+		/* b and d carried drops of their own (3 malformed and 2 kernel,
+		 * 4 and 1); both will be refused, so that these are owed again. */
+		struct built b, c, d;
+		char nb[CNP_SPOOL_NAME_MAX], nd[CNP_SPOOL_NAME_MAX];
+		put_carrying(s, &b, nb, 3, 2);
+		put_carrying(s, &d, nd, 4, 1);
+		cnp_spool_quarantine(s, nb, b.frames);
+		/* Variant 0: d is refused before the next batch takes the counts;
+		 * variant 1: after (state.json is written with the take pending). */
+		if (variant == 0)
+			cnp_spool_quarantine(s, nd, d.frames);
+		cnp_spool_take_all(s, all);
+		CHECK_EQ(all[CNP_DROP_MALFORMED], variant ? 3u : 7u);
+		CHECK_EQ(all[CNP_DROP_KERNEL], variant ? 2u : 3u);
+		if (variant == 1)
+			cnp_spool_quarantine(s, nd, d.frames);
+		/* c reports what it took (the quarantined frames as corrupt too)
+		 * plus 5 and 7 of its own source's; the
+		 * crash comes before state.json says it is stored. */
+		uint8_t *saved = NULL;
+		size_t saved_len = 0;
+		state_copy(dir, &saved, &saved_len, 0);
+		cnp_spool_next(s, &seq, &has_prev, prev);
+		memcpy(build_dropped, all, sizeof(build_dropped));
+		build_dropped[CNP_DROP_MALFORMED] = all[CNP_DROP_MALFORMED] + 5;
+		build_dropped[CNP_DROP_KERNEL] = all[CNP_DROP_KERNEL] + 7;
+		build(&c, cnp_spool_id(s), cnp_spool_boot(s), seq, has_prev, prev, 10);
+		memset(build_dropped, 0, sizeof(build_dropped));
+		CHECK_EQ(cnp_spool_put(s, seq, c.data, c.len, c.frames, c.digest), CNP_OK);
+		cnp_spool_close(s);
+		state_copy(dir, &saved, &saved_len, 1);
+
+		/* After the restart: owed only what c did not take. */
+		s = NULL;
+		CHECK_EQ(cnp_spool_open(&sc, &s), CNP_OK);
+		if (!s)
+			return;
+		cnp_spool_take_all(s, all);
+		CHECK_EQ(all[CNP_DROP_MALFORMED], variant ? 4u : 0u);
+		CHECK_EQ(all[CNP_DROP_KERNEL], variant ? 1u : 0u);
+		CHECK_EQ(cnp_spool_has_unreported(s), variant ? 1 : 0);
+		cnp_spool_close(s);
+		release_built(&b);
+		release_built(&c);
+		release_built(&d);
+	}
+}
+
 /* Mirror: a batch is owed to two endpoints; each acknowledgement is kept
  * on flash; the batch leaves when both have it. */
 static void test_mirror(void)
@@ -803,6 +904,7 @@ int main(void)
 	test_torn_frames_counted();
 	test_evict();
 	test_evict_priority();
+	test_reowed_crash();
 	test_mirror();
 	test_min_free();
 	test_bad_dir();
