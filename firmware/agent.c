@@ -104,6 +104,8 @@ struct cnp_agent {
 	/* Frame journal (NULL when spool.journal is false) and what a previous
 	 * run left in it; carry: recovered frames the next restart keeps. */
 	struct cnp_journal *journal;
+	int seal_failed; /* building a batch, or adding to it, failed: stop
+	                    without sealing and leave the batch to the journal */
 	struct cnp_journal_recovered rec;
 	const struct cnp_frame *carry;
 	size_t carry_n;
@@ -114,6 +116,9 @@ struct cnp_agent {
 	int chunk_active;
 	unsigned chunk_src;
 	size_t chunk_from, chunk_k;
+	/* A frame being added: 1 until its first item (raw frame, sample or
+	 * event) is in the open batch, 2 after; 0 between frames. */
+	int frame_state;
 	struct cnp_frame frames[READ_CHUNK];
 };
 
@@ -427,6 +432,7 @@ static int seal(struct cnp_agent *a)
 	                                 a->pending_digest);
 	if (rc != CNP_OK) {
 		cnp_error("cannot seal a batch: %s", cnp_strerror(rc));
+		a->seal_failed = 1;
 		return rc;
 	}
 	a->malformed_reported = malformed;
@@ -488,7 +494,16 @@ static int writer_put(struct cnp_agent *a, const struct item *it)
 
 static int put_item(struct cnp_agent *a, const struct item *it)
 {
-	int rc = writer_put(a, it);
+	/*
+	 * What a frame makes goes into one batch, as the journal has the frame
+	 * in one batch: a batch whose signal section is full is sealed before
+	 * a frame's first item, and the frame's other samples are then taken
+	 * past batch.max_bytes. Otherwise a frame whose raw frame went into a
+	 * batch and whose samples filled it would be journaled for the next
+	 * one, and come twice out of a restart after a crash.
+	 */
+	int first = a->frame_state == 1;
+	int rc = first && cnp_batch_writer_full(a->writer) ? CNP_ERR_FULL : writer_put(a, it);
 	if (rc == CNP_ERR_FULL) {
 		journal_cut(a);
 		rc = seal(a);
@@ -503,6 +518,10 @@ static int put_item(struct cnp_agent *a, const struct item *it)
 			rc = writer_put(a, it);
 	}
 	if (rc == CNP_OK) {
+		if (first) {
+			a->frame_state = 2;
+			cnp_batch_writer_overfill(a->writer, 1);
+		}
 		if (a->opened_mono == 0) {
 			a->opened_mono = cnp_clock_mono_us();
 			a->first_ts = a->max_ts = it->ts;
@@ -639,7 +658,10 @@ static int add_frame(struct cnp_agent *a, const struct cnp_frame *f)
 	int rc;
 	if (a->capture) {
 		struct cnp_collect_sink sink = {sink_frame, sink_sample, sink_event, a};
+		a->frame_state = 1;
 		rc = cnp_capture_frame(a->capture, f, &a->ifaces, &sink);
+		a->frame_state = 0;
+		cnp_batch_writer_overfill(a->writer, 0);
 	} else {
 		rc = sink_frame(a, f);
 	}
@@ -745,8 +767,14 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 				if (arc != CNP_OK) {
 					cnp_error("stopping with %zu frames of the last read not stored: %s",
 					          n - k, cnp_strerror(arc));
-					if (arc != CNP_ERR_CANCELLED)
+					if (arc != CNP_ERR_CANCELLED) {
 						fatal = arc;
+						/* A frame may be half in (raw in, its signals
+						 * not): leave the batch to the journal, as after
+						 * a crash, so the next start has each frame once. */
+						if (a->journal)
+							a->seal_failed = 1;
+					}
 					goto out;
 				}
 			}
@@ -765,6 +793,8 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 				cnp_error("source %u (%s) failed: %s; it is stopped", i,
 				          a->sources[i]->ops->type, cnp_strerror(rc));
 				a->source_done[i] = 1;
+				if (fatal == CNP_OK)
+					fatal = rc; /* the others go on; the exit status says it */
 				continue;
 			}
 			active++;
@@ -787,8 +817,19 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 		if ((open && (active == 0 || old)) ||
 		    (active == 0 && (total_malformed(a) != a->malformed_reported ||
 		                     total_kernel_dropped(a) != a->kernel_reported ||
-		                     cnp_spool_has_unreported(a->spool))))
-			seal(a);
+		                     cnp_spool_has_unreported(a->spool)))) {
+			int src = seal(a);
+			if (a->seal_failed) {
+				/* The batch could not be built (out of memory): its frames
+				 * are in the journal, which the next start batches again. */
+				cnp_error("stopping: the open batch could not be sealed (%s); %s",
+				          cnp_strerror(src),
+				          a->journal ? "the journal keeps its frames for the next start"
+				                     : "its frames are lost (spool.journal is off)");
+				fatal = src;
+				goto out;
+			}
+		}
 
 		/* Drained: every source done, nothing open, nothing stored, and
 		 * no drop (a batch quarantined by the uploader) left to report:
@@ -815,7 +856,10 @@ int cnp_agent_run(struct cnp_agent *a, int exit_when_drained)
 		}
 	}
 out:
-	if (!a->pending)
+	/* Not after a failed seal: the batch writer has lost the frames the
+	 * journal still holds, and a batch sealed now would take their
+	 * sequence number, so that the next start would think them stored. */
+	if (!a->pending && !a->seal_failed)
 		seal(a);
 	if (a->pending)
 		cnp_error("exiting with a sealed batch of %" PRIu32 " frames that the spool refused",

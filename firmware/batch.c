@@ -116,6 +116,16 @@ int cnp_batch_writer_add_event(struct cnp_batch_writer *w, const char *json)
 	return cnp_event_encoder_add(w->ev, json);
 }
 
+void cnp_batch_writer_overfill(struct cnp_batch_writer *w, int on)
+{
+	cnp_sig_encoder_overfill(w->sig, on);
+}
+
+int cnp_batch_writer_full(const struct cnp_batch_writer *w)
+{
+	return cnp_sig_encoder_full(w->sig);
+}
+
 uint32_t cnp_batch_writer_items(const struct cnp_batch_writer *w)
 {
 	return w->codec->count(w->enc) + cnp_sig_encoder_count(w->sig) +

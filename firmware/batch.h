@@ -144,6 +144,18 @@ int cnp_batch_writer_add_sample(struct cnp_batch_writer *w, const struct cnp_sig
                                 uint64_t ts_us, uint64_t raw);
 int cnp_batch_writer_add_event(struct cnp_batch_writer *w, const char *json);
 
+/*
+ * While `on`, adding a sample never says CNP_ERR_FULL: the caller is adding
+ * the rest of what one frame makes (its signals after its raw frame) and
+ * keeps it in one batch, past `max_bytes` by at most that frame's samples,
+ * so that a batch boundary never falls inside a frame (the frame journal
+ * assigns each frame to one batch).
+ */
+void cnp_batch_writer_overfill(struct cnp_batch_writer *w, int on);
+/* Whether the open batch should be sealed before the next frame's first
+ * item: its signal section has no room for another sample. */
+int cnp_batch_writer_full(const struct cnp_batch_writer *w);
+
 /* Frames, samples and events in the open batch. */
 uint32_t cnp_batch_writer_items(const struct cnp_batch_writer *w);
 

@@ -48,6 +48,7 @@ struct cnp_sig_encoder {
 	size_t bytes, max;
 	uint32_t count;
 	int level;
+	int overfill; /* see cnp_sig_encoder_overfill() */
 };
 
 /* Bytes of a stream's table entry besides its strings. */
@@ -85,6 +86,16 @@ void cnp_sig_encoder_destroy(struct cnp_sig_encoder *e)
 	cnp_free(e->s);
 	cnp_free(e->slots);
 	cnp_free(e);
+}
+
+void cnp_sig_encoder_overfill(struct cnp_sig_encoder *e, int on)
+{
+	e->overfill = on;
+}
+
+int cnp_sig_encoder_full(const struct cnp_sig_encoder *e)
+{
+	return e->count && e->bytes + 2 * CNP_VARINT_MAX > e->max;
 }
 
 uint32_t cnp_sig_encoder_count(const struct cnp_sig_encoder *e)
@@ -161,7 +172,7 @@ static int new_stream(struct cnp_sig_encoder *e, const struct cnp_sig_desc *d, u
 int cnp_sig_encoder_add(struct cnp_sig_encoder *e, const struct cnp_sig_desc *d,
                         uint64_t ts_us, uint64_t raw)
 {
-	if (e->count && e->bytes + 2 * CNP_VARINT_MAX > e->max)
+	if (!e->overfill && cnp_sig_encoder_full(e))
 		return CNP_ERR_FULL;
 	if (2 * (e->n + 1) > e->nslots && grow_slots(e) != CNP_OK)
 		return CNP_ERR_NOMEM;
@@ -175,7 +186,8 @@ int cnp_sig_encoder_add(struct cnp_sig_encoder *e, const struct cnp_sig_desc *d,
 		k = (k + 1) & (e->nslots - 1);
 	}
 	if (!s) {
-		if (e->count && e->bytes + ENTRY_FIXED + 4 * CNP_SIG_NAME_MAX > e->max)
+		if (e->count && !e->overfill &&
+		    e->bytes + ENTRY_FIXED + 4 * CNP_SIG_NAME_MAX > e->max)
 			return CNP_ERR_FULL;
 		int rc = new_stream(e, d, k, &s);
 		if (rc != CNP_OK)

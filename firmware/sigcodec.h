@@ -59,6 +59,12 @@ void cnp_sig_encoder_destroy(struct cnp_sig_encoder *e);
  */
 int cnp_sig_encoder_add(struct cnp_sig_encoder *e, const struct cnp_sig_desc *d,
                         uint64_t ts_us, uint64_t raw);
+/* While `on`, cnp_sig_encoder_add() never says CNP_ERR_FULL: it takes the
+ * rest of a frame whose first items are in the batch already, past
+ * `max_bytes` (by at most that frame's samples). */
+void cnp_sig_encoder_overfill(struct cnp_sig_encoder *e, int on);
+/* Whether a sample of a stream the batch has already would be refused. */
+int cnp_sig_encoder_full(const struct cnp_sig_encoder *e);
 uint32_t cnp_sig_encoder_count(const struct cnp_sig_encoder *e);
 /* Compresses into a new cnp_malloc buffer and empties the encoder. */
 int cnp_sig_encoder_finish(struct cnp_sig_encoder *e, uint8_t **out, size_t *out_len,

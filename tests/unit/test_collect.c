@@ -111,6 +111,14 @@ static void test_codec_roundtrip(void)
 		rc = cnp_sig_encoder_add(small, &d[0], added * 10u, added);
 	CHECK_EQ(rc, CNP_ERR_FULL);
 	CHECK(added > 1);
+	/* It says so before the next frame; the rest of a frame whose first
+	 * items went in is taken past the limit (overfill), then refused again. */
+	CHECK(cnp_sig_encoder_full(small));
+	cnp_sig_encoder_overfill(small, 1);
+	for (unsigned k = 0; k < 8; k++)
+		CHECK_EQ(cnp_sig_encoder_add(small, &d[k % 2], 5000u + k, k), CNP_OK);
+	cnp_sig_encoder_overfill(small, 0);
+	CHECK_EQ(cnp_sig_encoder_add(small, &d[0], 6000u, 1), CNP_ERR_FULL);
 	cnp_sig_encoder_destroy(small);
 	cnp_sig_encoder_destroy(e);
 }
