@@ -29,7 +29,9 @@
 
 /* The libcurl functions this file calls, resolved from the loaded library. */
 static struct {
-	CURLcode (*global_init)(long flags);
+	CURLcode (*global_init_mem)(long flags, curl_malloc_callback m, curl_free_callback f,
+	                            curl_realloc_callback r, curl_strdup_callback s,
+	                            curl_calloc_callback c);
 	void (*global_cleanup)(void);
 	CURL *(*easy_init)(void);
 	void (*easy_cleanup)(CURL *curl);
@@ -48,7 +50,7 @@ static int curl_loaded; /* 1 loaded and initialised, -1 failed */
  * through the table instead (the same names keep the code below plain). */
 #undef curl_easy_setopt
 #undef curl_easy_getinfo
-#define curl_global_init curl_api.global_init
+#define curl_global_init_mem curl_api.global_init_mem
 #define curl_global_cleanup curl_api.global_cleanup
 #define curl_easy_init curl_api.easy_init
 #define curl_easy_cleanup curl_api.easy_cleanup
@@ -78,7 +80,7 @@ static void load_curl(void)
 		          CANOPY_CURL_SONAME, dlerror());
 		return;
 	}
-	LOAD(global_init, "curl_global_init");
+	LOAD(global_init_mem, "curl_global_init_mem");
 	LOAD(global_cleanup, "curl_global_cleanup");
 	LOAD(easy_init, "curl_easy_init");
 	LOAD(easy_cleanup, "curl_easy_cleanup");
@@ -89,8 +91,12 @@ static void load_curl(void)
 	LOAD(easy_strerror, "curl_easy_strerror");
 	LOAD(slist_append, "curl_slist_append");
 	LOAD(slist_free_all, "curl_slist_free_all");
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		cnp_error("%s: curl_global_init failed", CANOPY_CURL_SONAME);
+	/* libcurl's own allocations through canopy's allocator, so that the
+	 * allocation-failure pass reaches them (those of the TLS library and
+	 * the others it loads do not: docs/SECURITY.md). */
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, cnp_malloc, cnp_free, cnp_realloc,
+	                         cnp_strdup, cnp_calloc) != CURLE_OK) {
+		cnp_error("%s: curl_global_init_mem failed", CANOPY_CURL_SONAME);
 		return; /* the library stays loaded: unloading it buys nothing */
 	}
 	curl_loaded = 1;

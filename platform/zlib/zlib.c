@@ -1,9 +1,28 @@
 #include "platform/zlib.h"
 
+#include "firmware/alloc.h"
 #include "firmware/error.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <zlib.h>
+
+/* zlib's state and window come from canopy's allocator, so that the
+ * allocation-failure pass (tests/integration/alloc_fail.sh) fails them too
+ * and a test's cnp_alloc_fail_after() reaches them. */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+	(void)opaque;
+	if (size && items > SIZE_MAX / size)
+		return Z_NULL;
+	return cnp_malloc((size_t)items * size);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+	(void)opaque;
+	cnp_free(p);
+}
 
 size_t cnp_zlib_bound(size_t len)
 {
@@ -22,7 +41,7 @@ int cnp_zlib_compress_blocks(const void *in, size_t in_len, const size_t *ends, 
 {
 	if (in_len > UINT_MAX || out_cap > UINT_MAX)
 		return CNP_ERR_TOOBIG;
-	z_stream zs = {0};
+	z_stream zs = {.zalloc = z_alloc, .zfree = z_free};
 	int zrc = deflateInit(&zs, level);
 	if (zrc != Z_OK)
 		return zrc == Z_MEM_ERROR ? CNP_ERR_NOMEM : CNP_ERR_INVAL;
@@ -55,7 +74,7 @@ int cnp_zlib_decompress(const void *in, size_t in_len, uint8_t *out,
 {
 	if (in_len > UINT_MAX || out_cap > UINT_MAX)
 		return CNP_ERR_TOOBIG;
-	z_stream zs = {0};
+	z_stream zs = {.zalloc = z_alloc, .zfree = z_free};
 	int zrc = inflateInit(&zs);
 	if (zrc != Z_OK)
 		return zrc == Z_MEM_ERROR ? CNP_ERR_NOMEM : CNP_ERR_CORRUPT;
