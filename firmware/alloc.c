@@ -1,5 +1,7 @@
 #include "firmware/alloc.h"
 
+#include "platform/stack.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +13,19 @@ static atomic_ulong allocations;
  * (0: none), counted in total_allocations since the start. */
 static atomic_ulong fail_at;
 static atomic_ulong total_allocations;
+/* CANOPY_ALLOC_SITES=DEPTH: each allocation prints its index and a hash of
+ * the DEPTH innermost frames of its call stack. */
+static atomic_uint print_sites;
 
 /* Returns nonzero when this allocation must fail (test hook). */
 static int should_fail(void)
 {
 	atomic_fetch_add(&allocations, 1);
 	unsigned long nth = atomic_fetch_add(&total_allocations, 1) + 1;
+	unsigned depth = atomic_load(&print_sites);
+	if (depth)
+		fprintf(stderr, "canopy: allocation %lu at %016llx\n", nth,
+		        (unsigned long long)cnp_stack_key(depth));
 	unsigned long at = atomic_load(&fail_at);
 	if (at != 0 && nth == at)
 		return 1;
@@ -84,6 +93,13 @@ void cnp_alloc_init_from_env(void)
 		unsigned long n = strtoul(at, &end, 10);
 		if (*end == 0)
 			atomic_store(&fail_at, n);
+	}
+	const char *sites = getenv("CANOPY_ALLOC_SITES");
+	if (sites && *sites) {
+		char *end;
+		unsigned long n = strtoul(sites, &end, 10);
+		if (*end == 0 && n > 0 && n < 64)
+			atomic_store(&print_sites, (unsigned)n);
 	}
 	const char *rep = getenv("CANOPY_ALLOC_REPORT");
 	if (rep && strcmp(rep, "1") == 0)

@@ -30,8 +30,12 @@ unsigned long cnp_alloc_count(void);
  * of the process (1-based, all threads, through these wrappers) fails, and
  * only that one; with CANOPY_ALLOC_REPORT=1, the process prints
  * "canopy: allocations: TOTAL (failed: N)" to stderr when it exits
- * normally. canopy's main() calls this first; nothing happens when neither
- * variable is set.
+ * normally; with CANOPY_ALLOC_SITES=DEPTH (1 to 63), every allocation
+ * prints "canopy: allocation N at KEY", KEY a hash of the DEPTH innermost
+ * frames of its call stack (cnp_stack_key), so that the pass can fail one
+ * allocation per call path.
+ * canopy's main() calls this first; nothing happens when no variable is
+ * set.
  */
 void cnp_alloc_init_from_env(void);
 
