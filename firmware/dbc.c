@@ -1242,7 +1242,7 @@ static int st_val(struct parser *ps)
 		return rc;
 	}
 	ps->p = w;
-	uint32_t id;
+	uint32_t id = 0;
 	int rc = parse_u32(ps, &id, "VAL_", "the message id");
 	if (rc)
 		return rc;
@@ -1269,7 +1269,7 @@ static int st_val(struct parser *ps)
 static int st_message(struct parser *ps, unsigned line)
 {
 	struct cnp_dbc *db = ps->db;
-	uint32_t dbc_id, length;
+	uint32_t dbc_id = 0, length = 0;
 	int64_t len64;
 	const char *w, *sender = "";
 	size_t n, sn;
@@ -1412,7 +1412,7 @@ static int st_signal(struct parser *ps, unsigned line)
 		}
 	}
 	const char *ctx = "SG_";
-	uint32_t start, length;
+	uint32_t start = 0, length = 0;
 	int64_t order;
 	double scale, offset, mn_v, mx_v;
 	const char *unit;
@@ -1566,7 +1566,7 @@ static int st_comment(struct parser *ps)
 		return CNP_OK; /* nodes and environment variables are not kept */
 	}
 	if (word_eq(w, n, "BO_")) {
-		uint32_t id, mi;
+		uint32_t id = 0, mi;
 		if ((rc = parse_u32(ps, &id, "CM_ BO_", "the message id")) ||
 		    (rc = comment_text(ps, "CM_ BO_", &text)))
 			return rc;
@@ -1579,7 +1579,7 @@ static int st_comment(struct parser *ps)
 		return rc;
 	}
 	if (word_eq(w, n, "SG_")) {
-		uint32_t id, si;
+		uint32_t id = 0, si;
 		const char *sn;
 		size_t snl;
 		if ((rc = parse_u32(ps, &id, "CM_ SG_", "the message id")))
@@ -1773,7 +1773,7 @@ static int st_attr(struct parser *ps)
 
 static int st_sig_valtype(struct parser *ps)
 {
-	uint32_t id, type, si;
+	uint32_t id = 0, type = 0, si;
 	const char *sn;
 	size_t snl;
 	int rc;
@@ -1807,7 +1807,7 @@ static int st_sig_valtype(struct parser *ps)
 static int st_sg_mul_val(struct parser *ps)
 {
 	struct cnp_dbc *db = ps->db;
-	uint32_t id, si, mi = NONE;
+	uint32_t id = 0, si, mi = NONE;
 	const char *sn, *mn;
 	size_t snl, mnl;
 	int rc;

@@ -79,7 +79,7 @@ void cnp_status_judge(struct cnp_status *st)
 		else
 			snprintf(err, sizeof(err), "%s", bad->last_error);
 		snprintf(st->verdict, cap,
-		         "NOT FLOWING: uploads failing (%.120s, %u in a row: %.120s); %u batches waiting, "
+		         "NOT FLOWING: uploads failing (%.96s, %u in a row: %.96s); %u batches waiting, "
 		         "oldest %s",
 		         bad->url, bad->fails, err, st->spool_batches,
 		         human_ms(oldest / 1000u, b, sizeof(b)));
