@@ -867,3 +867,30 @@ int cnp_spool_ack_for(struct cnp_spool *s, const char *name, unsigned owner)
 	cnp_mutex_unlock(s->lock);
 	return rc;
 }
+
+int cnp_spool_refused_for(struct cnp_spool *s, const char *name, unsigned owner,
+                          const void *data, size_t len)
+{
+	size_t i;
+	cnp_mutex_lock(s->lock);
+	int mirror = owner < s->n_owners && find(s, name, &i);
+	char qdir[PATH_MAX], copy[CNP_SPOOL_NAME_MAX + CNP_SPOOL_TAG_LEN + 16];
+	int rc = CNP_OK;
+	if (mirror && (path_of(s, QUARANTINE_DIR, qdir, sizeof(qdir)) != CNP_OK ||
+	               snprintf(copy, sizeof(copy), "%s.refused-%s", name, s->owner_tags[owner]) >=
+	                   (int)sizeof(copy)))
+		rc = CNP_ERR_INVAL;
+	cnp_mutex_unlock(s->lock);
+	if (!mirror)
+		return CNP_ERR_NOTFOUND;
+	/* A copy for whoever looks into why; the batch itself stays owed to
+	 * the other endpoints. Best effort: the refusal is logged either way. */
+	if (rc == CNP_OK)
+		rc = cnp_fs_mkdirs(qdir);
+	if (rc == CNP_OK)
+		rc = cnp_fs_write_atomic(qdir, copy, data, len);
+	if (rc != CNP_OK)
+		cnp_warn("spool %s: cannot keep a copy of %s in %s/: %s", s->dir, name,
+		         QUARANTINE_DIR, cnp_fs_last_error());
+	return cnp_spool_ack_for(s, name, owner);
+}

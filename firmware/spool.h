@@ -127,6 +127,15 @@ int cnp_spool_set_owners(struct cnp_spool *s, unsigned n, const char *const tags
  * again. Without owners: cnp_spool_ack.
  */
 int cnp_spool_ack_for(struct cnp_spool *s, const char *name, unsigned owner);
+/*
+ * Mirror: `owner` refused the batch for good (a 4xx other than 401, 403,
+ * 408 and 429). A copy goes to quarantine/NAME.refused-TAG, and the batch
+ * counts as done for that owner only: the others still get it, and it
+ * leaves once they have.
+ * @retval CNP_ERR_NOTFOUND no owners, or no such batch
+ */
+int cnp_spool_refused_for(struct cnp_spool *s, const char *name, unsigned owner,
+                          const void *data, size_t len);
 /* Gives a checked-out batch back (upload failed; retry later). */
 void cnp_spool_release(struct cnp_spool *s, const char *name);
 /* Deletes a batch the endpoint acknowledged. */

@@ -309,7 +309,6 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 	/* From now_us to the answer: reading and checking the batch took
 	 * time too, and a pause counts from the answer. */
 	uint64_t elapsed = t1 - step_mono;
-	cnp_free(data);
 
 	cnp_mutex_lock(u->stats_lock);
 	u->stats.attempts++;
@@ -323,6 +322,11 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 	}
 	cnp_mutex_unlock(u->stats_lock);
 
+	/* Mirror: a refusal keeps the bytes for the copy set aside below. */
+	int refused = rc != CNP_OK && rc != CNP_ERR_CANCELLED && u->cfg.mirror &&
+	              classify(rc, &res) == CNP_PUT_REJECTED;
+	if (!refused)
+		cnp_free(data);
 	if (rc == CNP_OK) {
 		if (u->cfg.mirror)
 			cnp_spool_ack_for(u->spool, e.name, (unsigned)(st - u->eps));
@@ -353,9 +357,19 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 		/* The server answered, and refuses this batch: retrying it would
 		 * fail alike and hold up every batch behind it. It is kept aside,
 		 * counted, and the endpoint goes on with the next one. */
-		cnp_error("upload of %s refused by %s (HTTP %ld): %s; batch moved to the spool's "
-		          "quarantine, not retried", key, url, res.status, detail);
-		cnp_spool_quarantine(u->spool, e.name, e.frames);
+		if (refused) {
+			/* Mirror: refused by this endpoint only; the others still
+			 * get the batch, and a copy is kept aside. */
+			cnp_error("upload of %s refused by %s (HTTP %ld): %s; a copy is kept in the "
+			          "spool's quarantine, not retried there; the other endpoints still "
+			          "get it", key, url, res.status, detail);
+			cnp_spool_refused_for(u->spool, e.name, (unsigned)(st - u->eps), data, len);
+			cnp_free(data);
+		} else {
+			cnp_error("upload of %s refused by %s (HTTP %ld): %s; batch moved to the "
+			          "spool's quarantine, not retried", key, url, res.status, detail);
+			cnp_spool_quarantine(u->spool, e.name, e.frames);
+		}
 		cnp_mutex_lock(u->stats_lock);
 		u->stats.quarantined++;
 		u->stats.rejected++;

@@ -711,11 +711,12 @@ static void test_thread_stop(void)
 
 /* ---- retry classes ------------------------------------------------------------ */
 
-static unsigned quarantine_files(const char *spool)
+/* Files in SPOOL/quarantine/ whose names match the grep pattern. */
+static unsigned quarantine_matching(const char *spool, const char *pattern)
 {
 	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "ls -1 '%s/%s/quarantine' 2>/dev/null | grep -c '\\.cnp$'",
-	         check_tmpdir(), spool);
+	snprintf(cmd, sizeof(cmd), "ls -1 '%s/%s/quarantine' 2>/dev/null | grep -c '%s'",
+	         check_tmpdir(), spool, pattern);
 	FILE *p = popen(cmd, "r");
 	unsigned n = 0;
 	if (p) {
@@ -724,6 +725,11 @@ static unsigned quarantine_files(const char *spool)
 		pclose(p);
 	}
 	return n;
+}
+
+static unsigned quarantine_files(const char *spool)
+{
+	return quarantine_matching(spool, "\\.cnp$");
 }
 
 static void test_classes(void)
@@ -819,6 +825,51 @@ static void test_classes(void)
 		cnp_uploader_destroy(u);
 		cnp_spool_close(s);
 	}
+}
+
+static void test_mirror_refused(void)
+{
+	/* Mirror: one endpoint refuses a batch (400). The other must still get
+	 * it; the refusing one is not sent it again, a copy is kept aside, and
+	 * no frame is counted dropped (the other endpoint has them). */
+	struct cnp_spool *s = spool_new("mirror-refused");
+	atomic_int cancel = 0;
+	static const struct step script0[] = {{CNP_ERR_HTTP, 400, -1}};
+	struct fake_ep *f[2] = {fake_new("fake://refuses", script0, 1, OK),
+	                        fake_new("fake://takes", NULL, 0, OK)};
+	struct cnp_uploader_config cfg = fast_cfg;
+	cfg.mirror = 1;
+	struct cnp_uploader *u = uploader_new(s, f, 2, &cfg, &cancel);
+	char name[CNP_SPOOL_NAME_MAX], next[CNP_SPOOL_NAME_MAX], key[160], key2[160];
+	put_batch(s, 11, name);
+	put_batch(s, 3, next);
+	expected_key(key, sizeof(key), s, name);
+	expected_key(key2, sizeof(key2), s, next);
+	uint64_t full = 0, corrupt = 0;
+	cnp_spool_take_dropped(s, &full, &corrupt);
+	uint64_t now = 30 * SEC, wait = 99;
+	for (int i = 0; i < 20 && spool_batches(s) > 0; i++)
+		(void)cnp_uploader_step(u, now, &wait);
+	CHECK_EQ(spool_batches(s), 0);
+	CHECK_EQ(f[0]->calls, 2); /* refused the first, took the second */
+	CHECK_STR(f[0]->keys[0], key);
+	CHECK_STR(f[0]->keys[1], key2);
+	CHECK_EQ(f[1]->calls, 2); /* both batches */
+	CHECK_STR(f[1]->keys[0], key);
+	CHECK_STR(f[1]->keys[1], key2);
+	char pattern[CNP_SPOOL_NAME_MAX + 16];
+	snprintf(pattern, sizeof(pattern), "^%s\\.refused-", name);
+	CHECK_EQ(quarantine_matching("mirror-refused", pattern), 1);
+	CHECK_EQ(quarantine_files("mirror-refused"), 0); /* no batch moved away */
+	struct cnp_uploader_stats st;
+	cnp_uploader_get_stats(u, &st);
+	CHECK_EQ(st.rejected, 1);
+	CHECK_EQ(st.batches, 3);
+	cnp_spool_take_dropped(s, &full, &corrupt);
+	CHECK_EQ(corrupt, 0);
+	CHECK_EQ(full, 0);
+	cnp_uploader_destroy(u);
+	cnp_spool_close(s);
 }
 
 static void test_auth_never_dropped(void)
@@ -957,6 +1008,7 @@ int main(void)
 	test_cancelled_put();
 	test_corrupt();
 	test_classes();
+	test_mirror_refused();
 	test_auth_never_dropped();
 	test_thread();
 	test_thread_stop();
