@@ -165,6 +165,9 @@ tbf_stats() { ip netns exec "$1" tc -s qdisc show dev "$2" | tr '\n' ' ' | grep 
 lost_up=$(dropped_pkts "$ns_srv") lost_down=$(dropped_pkts "$ns_car")
 up_stats=$(tbf_stats "$ns_car" veth-car)
 overlimits=$(grep -o 'overlimits [0-9]*' <<<"$up_stats" | awk '{print $2}')
+# The relay logs a connection when it ends: the agent's last one closes
+# as it exits, and the relay passes the close on 300 ms later.
+t_wait_until 100 0.1 test -s "$work/relay.log" || true
 delayed=$("$py" -c 'import json,sys; print(sum(json.loads(l)["up"] for l in open(sys.argv[1])))' \
   "$work/relay.log" 2>/dev/null || echo 0)
 # Some 200 packets cross the link: the chance that 10 % loss drops none of
