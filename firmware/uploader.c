@@ -322,9 +322,10 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 	}
 	cnp_mutex_unlock(u->stats_lock);
 
+	enum cnp_put_class cls = classify(rc, &res);
 	/* Mirror: a refusal keeps the bytes for the copy set aside below. */
 	int refused = rc != CNP_OK && rc != CNP_ERR_CANCELLED && u->cfg.mirror &&
-	              classify(rc, &res) == CNP_PUT_REJECTED;
+	              cls == CNP_PUT_REJECTED;
 	if (!refused)
 		cnp_free(data);
 	if (rc == CNP_OK) {
@@ -352,7 +353,6 @@ int cnp_uploader_step(struct cnp_uploader *u, uint64_t now_us, uint64_t *wait_us
 	const char *url = u->health[st - u->eps].url;
 	scrub_detail(res.detail, sizeof(res.detail), st->ep->url, url);
 	const char *detail = res.detail[0] ? res.detail : url;
-	enum cnp_put_class cls = classify(rc, &res);
 	if (cls == CNP_PUT_REJECTED) {
 		/* The server answered, and refuses this batch: retrying it would
 		 * fail alike and hold up every batch behind it. It is kept aside,

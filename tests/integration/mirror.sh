@@ -52,11 +52,7 @@ t_on_exit kill_agent
 # A second receiver, started by hand (receiver.sh keeps one).
 r2_pid=
 r2_stop() {
-  if [[ -n "$r2_pid" ]] && t_pid_alive "$r2_pid"; then
-    kill -TERM "$r2_pid" 2>/dev/null || true
-    t_wait_pid_exit "$r2_pid" 50 || kill -KILL "$r2_pid" 2>/dev/null || true
-    wait "$r2_pid" 2>/dev/null || true
-  fi
+  t_stop_pid "$r2_pid"
   r2_pid=
 }
 t_on_exit r2_stop
